@@ -1,0 +1,9 @@
+.PHONY: setup demo test bench
+setup:
+	bash scripts/dev.sh setup
+demo:
+	bash scripts/dev.sh demo
+test:
+	bash scripts/dev.sh test
+bench:
+	bash scripts/dev.sh setup && .venv/bin/python benchmarks/run_all.py

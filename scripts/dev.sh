@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Set up everything shotdex needs on Debian 12 (idempotent, offline once installed), then run a job.
+#   bash scripts/dev.sh setup   only set up
+#   bash scripts/dev.sh demo    set up, then render, index and search samples/
+#   bash scripts/dev.sh test    set up, then run the whole test suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=${SHOTDEX_VENV:-$ROOT/.venv}
+APT_PKGS="chromium fonts-dejavu-core fonts-liberation tesseract-ocr tesseract-ocr-eng python3-venv"
+
+need_apt() {
+  local missing=()
+  for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> apt-get install ${missing[*]}"
+    local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+need_venv() {
+  local py=${PYTHON:-python3}
+  local stamp="$VENV/.shotdex-installed"
+  local want
+  want=$(cat pyproject.toml scripts/dev.sh | sha256sum | cut -c1-16)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  echo "==> python venv in $VENV"
+  [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+  # The CPU build of torch, pinned so pip never pulls a multi-GB CUDA build.
+  "$VENV/bin/pip" install -q "torch==2.13.0"
+  "$VENV/bin/pip" install -q -e ".[test]"
+  echo "$want" > "$stamp"
+}
+
+setup() {
+  need_apt
+  need_venv
+  export LANCEDB_LOG=error HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+}
+
+demo() {
+  local out=$ROOT/demo-out
+  rm -rf "$out/tiles"
+  "$VENV/bin/shotdex" render samples --out "$out/tiles" || true
+  "$VENV/bin/shotdex" index samples --db "$out/db" || true
+  "$VENV/bin/shotdex" status --db "$out/db"
+  for q in "monthly rainfall in Bergen" "capital cities of the Nordic countries" "how to feed a sourdough starter"; do
+    echo; echo "==> shotdex search \"$q\" --db $out/db -k 3"
+    "$VENV/bin/shotdex" search "$q" --db "$out/db" -k 3
+  done
+  "$VENV/bin/shotdex" search "monthly rainfall in Bergen" --db "$out/db" -k 6 --show "$out/contact-sheet.png" >/dev/null
+  echo; echo "tiles: $out/tiles   index: $out/db   contact sheet: $out/contact-sheet.png"
+}
+
+tests() {
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+}
+
+cmd=${1:-demo}; shift || true
+case "$cmd" in
+  setup) setup ;;
+  demo) setup; demo ;;
+  test) setup; tests "$@" ;;
+  *) echo "usage: bash scripts/dev.sh setup|demo|test [pytest args]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,271 @@
+"""The shotdex command: parse options, make one library call, print. No logic of its own.
+
+Exit codes: 0 ok; 1 some sources failed; 2 bad usage or query; 3 missing set-up (Chromium,
+Tesseract, model weights); 4 index built by another model; 5 index locked by another writer;
+6 unusable index folder; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import ShotdexError
+from .settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Search everything as screenshots.")
+
+DbOpt = typer.Option(None, "--db", help="Index folder (default: $SHOTDEX_DB or the user data folder).")
+ModelOpt = typer.Option(None, "--model", "-m", help="Embedder (see `shotdex models`); default: the index's own, else reader.")
+JsonOpt = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+
+
+def _err(msg: str) -> None:
+    typer.echo(f"shotdex: {msg}", err=True)
+
+
+def _settings(**overrides) -> Settings:
+    return Settings.from_env(**overrides)
+
+
+def _progress(label: str):
+    """A Rich progress bar on a terminal; None when stderr is piped."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("sources"),
+        TextColumn("{task.fields[tiles]} tiles"), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+    )
+
+
+def _print_failures(failed, warnings=()) -> None:
+    for src, why in warnings:
+        _err(f"warning: {src}: {why}")
+    for src, why in failed:
+        _err(f"failed: {src}: {why}")
+
+
+@app.command()
+def render(
+    sources: List[str] = typer.Argument(..., help="Files, folders or http(s) URLs."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for PNG tiles and manifest.jsonl."),
+    as_json: bool = JsonOpt,
+    js: bool = typer.Option(False, "--js", help="Run page JavaScript (with a time limit)."),
+    tile_width: Optional[int] = typer.Option(None, help="Tile width in CSS px (default 1024)."),
+    tile_height: Optional[int] = typer.Option(None, help="Tile height in CSS px (default 768)."),
+    max_tiles: Optional[int] = typer.Option(None, help="Most tiles per source (default 32)."),
+) -> None:
+    """Render sources into screenshot tiles (PNG) plus manifest.jsonl."""
+    from .render import RenderSettings
+    from .render.export import render_to_dir
+
+    s = _settings(js=js or None, tile_width=tile_width, tile_height=tile_height, max_tiles=max_tiles)
+    bar = _progress("render")
+    task = None
+
+    def step(done, total, tiles, src):
+        nonlocal task
+        if bar is not None:
+            if task is None:
+                task = bar.add_task("render", total=total, tiles=0, rate="")
+            bar.update(task, completed=done, tiles=tiles)
+
+    if bar:
+        bar.start()
+    try:
+        report = render_to_dir(sources, out, RenderSettings.from_settings(s), chromium=s.chromium, progress=step)
+    finally:
+        if bar:
+            bar.stop()
+    if as_json:
+        for line in report.manifest:
+            typer.echo(json.dumps(line, ensure_ascii=False))
+    _print_failures(report.failed, report.warnings)
+    typer.echo(report.summary(), err=as_json)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def index(
+    sources: List[str] = typer.Argument(..., help="Files, folders or http(s) URLs."),
+    db: Optional[Path] = DbOpt,
+    model: Optional[str] = ModelOpt,
+    prune: bool = typer.Option(False, "--prune", help="Drop indexed sources under these folders that no longer exist."),
+    js: bool = typer.Option(False, "--js", help="Run page JavaScript (with a time limit)."),
+    allow_private: bool = typer.Option(False, "--allow-private", help="Let URL sources redirect to private/loopback addresses."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Render, read and embed sources into the index (incremental: unchanged sources are skipped)."""
+    import threading
+
+    from .index import open_index
+
+    s = _settings(db=db, model=model, js=js or None, allow_private=allow_private or None)
+    idx = open_index(settings=s)
+    bar = _progress("index")
+    state = {"task": None, "t0": None}
+
+    def step(ev):
+        import time
+
+        if bar is None:
+            return
+        if state["task"] is None:
+            state["task"] = bar.add_task("index", total=ev.sources_total, tiles=0, rate="")
+            state["t0"] = time.perf_counter()
+        rate = ev.tiles_done / max(1e-6, time.perf_counter() - state["t0"])
+        bar.update(state["task"], completed=ev.sources_done, tiles=ev.tiles_done, rate=f"{rate:.1f} tiles/s")
+
+    stop = threading.Event()
+    if bar:
+        bar.start()
+    try:
+        report = idx.add(sources, progress=step, prune=prune, stop=stop)
+    except KeyboardInterrupt:
+        if bar:
+            bar.stop()
+        _err("interrupted: what was written is kept; run the same command again to resume")
+        raise typer.Exit(130)
+    finally:
+        if bar:
+            bar.stop()
+        idx.close()
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(report)))
+    _print_failures(report.failed, report.warnings)
+    typer.echo(report.summary(), err=as_json)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def search(
+    query: Optional[str] = typer.Argument(None, help="Query text."),
+    image: Optional[Path] = typer.Option(None, "--image", help="Use an image (screenshot, photo) as the query."),
+    url: Optional[str] = typer.Option(None, "--url", help="Render a page and use it as the query."),
+    render_query: bool = typer.Option(False, "--render-query", help="Render the query text as a screenshot and search image-to-image."),
+    k: int = typer.Option(10, "-k", help="Number of results."),
+    kind: Optional[List[str]] = typer.Option(None, "--kind", help="Only these kinds: text, table, chart, web, pdf."),
+    where: Optional[str] = typer.Option(None, "--where", help="SQL filter on tile metadata, e.g. \"page = 0\"."),
+    tiles: bool = typer.Option(False, "--tiles", help="One row per tile instead of per source."),
+    hybrid: Optional[bool] = typer.Option(None, "--hybrid/--no-hybrid", help="Fuse vector and full-text rankings (default on)."),
+    show: Optional[Path] = typer.Option(None, "--show", help="Write a contact sheet PNG of the top hits."),
+    db: Optional[Path] = DbOpt,
+    model: Optional[str] = ModelOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Search the index with text, an image, a URL, or rendered text."""
+    from .index import open_index
+
+    if query is None and image is None and url is None:
+        raise typer.BadParameter("give a query text, --image PATH or --url URL")
+    idx = open_index(settings=_settings(db=db, model=model))
+    try:
+        hits = idx.search(text=query, image=image, url=url, render_query=render_query, k=k, kind=kind,
+                          where=where, hybrid=hybrid, tiles=tiles)
+        if show is not None:
+            from .index.show import contact_sheet
+
+            contact_sheet(idx, hits, show, query=query)
+    finally:
+        idx.close()
+    if as_json:
+        for h in hits:
+            typer.echo(json.dumps(dataclasses.asdict(h), ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, show_edge=False)
+    for col in ("#", "score", "kind", "source", "snippet"):
+        table.add_column(col, overflow="fold" if col == "source" else "ellipsis", no_wrap=col == "snippet")
+    for h in hits:
+        where_in = f" (p{h.page + 1} t{h.tile + 1})"
+        table.add_row(str(h.rank), f"{h.score:.3f}", h.kind, h.source + where_in, h.snippet)
+    Console().print(table if hits else "no results")
+    if show is not None:
+        _err(f"contact sheet: {show}")
+
+
+@app.command()
+def status(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
+    """Sources and tiles by kind, failed sources, embedder, size on disk."""
+    from .index import open_index
+
+    st = open_index(settings=_settings(db=db)).stats()
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(st)))
+        return
+    typer.echo(f"index: {st.db}\nmodel: {st.model} ({st.fingerprint[:12]}, dim {st.dim})")
+    typer.echo(f"sources: {st.sources}  tiles: {st.tiles}  on disk: {st.bytes_on_disk / 1e6:.1f} MB"
+               f"  vector index: {'yes' if st.vector_index else 'no (exact search)'}")
+    for kind, c in sorted(st.by_kind.items()):
+        typer.echo(f"  {kind:6} {c['sources']:6} sources {c['tiles']:7} tiles")
+    for f in st.failed:
+        typer.echo(f"  failed: {f['source']}: {f['reason']}")
+
+
+@app.command()
+def remove(sources: List[str] = typer.Argument(..., help="Sources or folders to drop."), db: Optional[Path] = DbOpt) -> None:
+    """Drop sources (and everything indexed under a folder) from the index."""
+    from .index import open_index
+
+    gone = open_index(settings=_settings(db=db)).remove(sources)
+    typer.echo(f"removed {len(gone)} sources")
+
+
+@app.command()
+def reembed(db: Optional[Path] = DbOpt, model: str = typer.Option(..., "--model", "-m", help="The new embedder.")) -> None:
+    """Re-embed the stored tile images with another model (no re-rendering)."""
+    from .index import open_index
+
+    n = open_index(settings=_settings(db=db, model=model)).reembed()
+    typer.echo(f"re-embedded {n} tiles with {model}")
+
+
+@app.command()
+def models(as_json: bool = JsonOpt) -> None:
+    """List the embedders, their dimension, and whether each can run here now."""
+    from .embed import list_models
+
+    infos = list_models(_settings())
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(m) for m in infos]))
+        return
+    for m in infos:
+        mark = "yes" if m.available else "no "
+        typer.echo(f"{m.name:24} dim {str(m.dim or '?'):>5}  runs here: {mark}  {m.description}  {m.detail}")
+
+
+def main() -> None:
+    """Console entry point: the one place errors become messages and exit codes."""
+    try:
+        app(standalone_mode=False)
+    except ShotdexError as exc:
+        _err(f"error: {exc}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+            sys.exit(getattr(exc, "exit_code", 2))
+        raise
+
+
+if __name__ == "__main__":
+    main()

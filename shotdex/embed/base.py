@@ -1,0 +1,235 @@
+"""The embedder contract, the registry of embedders and the helpers every backend shares.
+
+Nothing here imports torch or transformers: backends import them inside their own functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+
+from ..errors import EmbedderError, UnknownModel
+from ..settings import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL.Image import Image
+
+__all__ = [
+    "Word",
+    "TileEmbedding",
+    "Embedder",
+    "ModelInfo",
+    "register",
+    "get_embedder",
+    "list_models",
+    "pick_device",
+    "l2_normalize",
+    "file_hash",
+]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word an embedder read, with its box in tile pixels and its confidence (0-100)."""
+
+    text: str
+    x: int
+    y: int
+    w: int
+    h: int
+    conf: float
+
+
+@dataclass
+class TileEmbedding:
+    """What the indexing path gets for one tile: its vector, the text read from it and the word boxes."""
+
+    vector: np.ndarray  # (dim,) float32, L2-normalised
+    text: str = ""  # what the embedder read ('' if it reads nothing)
+    words: list[Word] = field(default_factory=list)  # word boxes in tile pixels ([] if unknown)
+
+
+class Embedder(ABC):
+    """Images and query text -> L2-normalised float32 vectors of one space.
+
+    Subclasses set `name`, `dim` and `fingerprint` (model identity, weights hash and every setting that
+    changes vectors; stable across processes) and implement the two embed methods.
+    """
+
+    name: str
+    dim: int
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """Model identity + weights hash + every setting that changes vectors."""
+
+    @abstractmethod
+    def embed_images(self, images: Sequence["Image"]) -> np.ndarray:
+        """(n, dim) float32, L2-normalised vectors of screenshots; batched inside."""
+
+    @abstractmethod
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) float32, L2-normalised vectors of query texts; batched inside."""
+
+    def embed_tiles(
+        self, images: Sequence["Image"], hints: Sequence[str] | None = None
+    ) -> list[TileEmbedding]:
+        """The indexing path: a vector per tile, plus what was read and where.
+
+        `hints` is the renderer's own text of each tile; real embedders ignore it.
+        """
+        vectors = self.embed_images(images)
+        return [TileEmbedding(vector=v, text="", words=[]) for v in vectors]
+
+    def close(self) -> None:
+        """Release worker processes and other resources. The embedder may not be used afterwards."""
+
+    def __enter__(self) -> "Embedder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} dim={self.dim}>"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One line of `shotdex models`."""
+
+    name: str
+    dim: int | None
+    available: bool
+    detail: str
+    description: str
+
+
+Factory = Callable[[str | None, Settings], Embedder]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    prefix: str
+    factory: Factory
+    description: str
+    dim: int | None
+    available: Callable[[], tuple[bool, str]] | None
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(
+    prefix: str,
+    *,
+    description: str,
+    dim: int | None = None,
+    available: Callable[[], tuple[bool, str]] | None = None,
+) -> Callable[[Factory], Factory]:
+    """Register `factory(arg, settings) -> Embedder` under `prefix` (`prefix` or `prefix:arg` names it).
+
+    `available()` says, without loading weights, whether it can run here and now, and why (not).
+    """
+    if ":" in prefix:
+        raise ValueError(f"embedder prefix may not contain ':': {prefix!r}")
+
+    def decorate(factory: Factory) -> Factory:
+        _REGISTRY[prefix] = _Entry(prefix, factory, description, dim, available)
+        return factory
+
+    return decorate
+
+
+def _load_plugins(settings: Settings) -> None:
+    for module in (m.strip() for m in (settings.plugins or "").split(",")):
+        if module:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise EmbedderError(f"cannot import embedder plugin {module!r}: {exc}") from exc
+
+
+def _known() -> str:
+    return ", ".join(sorted(_REGISTRY))
+
+
+def get_embedder(name: str | None = None, settings: Settings | None = None) -> Embedder:
+    """The embedder called `name` (default: settings.model), e.g. 'reader' or 'hf:<hub id or folder>'.
+
+    Modules named in settings.plugins are imported first so that they can register embedders.
+    Raises UnknownModel, listing the known names, when nothing is registered under the prefix.
+    """
+    settings = settings or Settings()
+    _load_plugins(settings)
+    name = name or settings.model or "reader"
+    prefix, _, arg = name.partition(":")
+    entry = _REGISTRY.get(prefix)
+    if entry is None:
+        raise UnknownModel(f"unknown model {name!r}; known models: {_known()} (e.g. 'reader', 'hf:<hub id or folder>')")
+    return entry.factory(arg or None, settings)
+
+
+def list_models(settings: Settings | None = None) -> list[ModelInfo]:
+    """Every registered embedder, with its dimension and whether it can run here (loads no weights)."""
+    settings = settings or Settings()
+    _load_plugins(settings)
+    out = []
+    for prefix in sorted(_REGISTRY):
+        entry = _REGISTRY[prefix]
+        ok, detail = True, ""
+        if entry.available is not None:
+            try:
+                ok, detail = entry.available()
+            except Exception as exc:  # a broken check must not break `shotdex models`
+                ok, detail = False, f"check failed: {exc}"
+        out.append(ModelInfo(prefix, entry.dim, ok, detail, entry.description))
+    return out
+
+
+def pick_device(requested: str | None = None) -> str:
+    """`requested` if given, else cuda, then mps, then cpu (imports torch: backends only)."""
+    if requested:
+        return requested
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, as float32 (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_hash(*paths: str | os.PathLike) -> str:
+    """A short sha256 of the files' bytes, memoised per process by (path, size, mtime)."""
+    h = hashlib.sha256()
+    for p in sorted(Path(p).resolve() for p in paths):
+        st = p.stat()
+        key = (str(p), st.st_size, st.st_mtime_ns)
+        if key not in _HASHES:
+            fh = hashlib.sha256()
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 22), b""):
+                    fh.update(chunk)
+            _HASHES[key] = fh.hexdigest()
+        h.update(_HASHES[key].encode())
+    return h.hexdigest()[:16]

@@ -1,0 +1,191 @@
+"""Search: vector ranking, full-text ranking, their fusion, and grouping per source."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import QueryError
+from .store import Store, sql_str
+
+__all__ = ["Hit", "FUSION", "fuse", "search_store", "snippet"]
+
+_COLUMNS = ["id", "source", "kind", "page", "tile", "x", "y", "w", "h", "label", "text"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a source (and its best tile), or a single tile with --tiles."""
+
+    rank: int
+    score: float
+    source: str
+    kind: str
+    page: int
+    tile: int
+    tile_id: str
+    x: int
+    y: int
+    w: int
+    h: int
+    label: str
+    snippet: str
+    vector_score: float | None = None
+    text_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How vector and full-text rankings combine: min-max normalised scores, weighted.
+
+    `text_weight` is the share of the normalised BM25 score; `floor` is the normalised score a
+    candidate gets from a list it is missing from.
+    """
+
+    text_weight: float = 0.5
+    floor: float = 0.0
+
+
+FUSION = Fusion()
+
+
+def _norm(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    lo, hi = min(scores.values()), max(scores.values())
+    span = hi - lo
+    if span <= 1e-12:
+        return {k: 1.0 for k in scores}
+    return {k: (v - lo) / span for k, v in scores.items()}
+
+
+def fuse(vec: dict[str, float], text: dict[str, float], fusion: Fusion = FUSION) -> dict[str, float]:
+    """Combine two {key: score} maps (higher is better) into one."""
+    if not text:
+        return dict(vec)
+    if not vec:
+        return dict(text)
+    nv, nt = _norm(vec), _norm(text)
+    a = fusion.text_weight
+    return {
+        k: (1 - a) * nv.get(k, fusion.floor) + a * nt.get(k, fusion.floor) for k in set(nv) | set(nt)
+    }
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def snippet(text: str, query: str | None, width: int = 100) -> str:
+    """One line around the first query word found in text, else the start of the text."""
+    flat = " ".join((text or "").split())
+    if not flat:
+        return ""
+    start = 0
+    if query:
+        lowered = flat.lower()
+        for word in sorted(set(_WORD.findall(query.lower())), key=len, reverse=True):
+            if len(word) < 3:
+                continue
+            pos = lowered.find(word)
+            if pos >= 0:
+                start = max(0, pos - width // 3)
+                break
+    piece = flat[start : start + width]
+    return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
+
+
+def build_filter(kind: str | list[str] | None, where: str | None) -> str | None:
+    parts = []
+    if kind:
+        kinds = [kind] if isinstance(kind, str) else list(kind)
+        parts.append("kind IN (" + ", ".join(sql_str(k) for k in kinds) + ")")
+    if where:
+        parts.append(f"({where})")
+    return " AND ".join(parts) or None
+
+
+def search_store(
+    store: Store,
+    vector,
+    text: str | None,
+    *,
+    k: int = 10,
+    kind=None,
+    where: str | None = None,
+    hybrid: bool | None = None,
+    tiles: bool = False,
+    fusion: Fusion = FUSION,
+) -> list[Hit]:
+    """Rank tiles by vector (and full text when hybrid), then group per source unless tiles=True."""
+    if k <= 0:
+        raise QueryError("k must be at least 1")
+    table = store.tiles
+    flt = build_filter(kind, where)
+    depth = max(k * 10, 50)
+    try:
+        q = table.search(vector, vector_column_name="vector").distance_type("cosine")
+        if store.has_ann():
+            q = q.nprobes(32).refine_factor(10)
+        if flt:
+            q = q.where(flt, prefilter=True)
+        vec_rows = q.limit(depth).select(_COLUMNS).to_list()
+        text_rows: list[dict] = []
+        use_text = bool(text and text.strip()) and (hybrid is None or hybrid)
+        if use_text:
+            tq = table.search(text, query_type="fts", fts_columns="text")
+            if flt:
+                tq = tq.where(flt, prefilter=True)
+            text_rows = tq.limit(depth).select(_COLUMNS).to_list()
+    except QueryError:
+        raise
+    except Exception as exc:  # lancedb reports bad SQL as a generic error
+        msg = str(exc).splitlines()[0][:200]
+        if where and ("parse" in msg.lower() or "sql" in msg.lower() or "column" in msg.lower() or "schema" in msg.lower()):
+            raise QueryError(f"bad --where filter {where!r}: {msg}") from exc
+        raise
+    rows = {r["id"]: r for r in vec_rows}
+    for r in text_rows:
+        rows.setdefault(r["id"], r)
+    vscore = {r["id"]: 1.0 - float(r["_distance"]) for r in vec_rows}
+    tscore = {r["id"]: float(r["_score"]) for r in text_rows}
+    if tiles:
+        scores = fuse(vscore, tscore, fusion)
+        order = sorted(scores, key=lambda i: (-scores[i], i))[:k]
+        return [_hit(n + 1, scores[i], rows[i], text, vscore.get(i), tscore.get(i)) for n, i in enumerate(order)]
+    # Per source: each list keeps its best tile per source, then the sources are fused.
+    best_v = _best_per_source(vscore, rows)
+    best_t = _best_per_source(tscore, rows)
+    scores = fuse({s: v for s, (v, _) in best_v.items()}, {s: v for s, (v, _) in best_t.items()}, fusion)
+    order = sorted(scores, key=lambda s: (-scores[s], s))[:k]
+    hits = []
+    for n, src in enumerate(order):
+        tile = _pick_tile(src, best_v, best_t)
+        hits.append(
+            _hit(n + 1, scores[src], rows[tile], text, best_v.get(src, (None,))[0], best_t.get(src, (None,))[0])
+        )
+    return hits
+
+
+def _best_per_source(scores: dict[str, float], rows: dict[str, dict]) -> dict[str, tuple[float, str]]:
+    best: dict[str, tuple[float, str]] = {}
+    for tid, s in scores.items():
+        src = rows[tid]["source"]
+        if src not in best or s > best[src][0]:
+            best[src] = (s, tid)
+    return best
+
+
+def _pick_tile(src: str, best_v: dict, best_t: dict) -> str:
+    """The full-text match names the tile that holds the words; else the nearest vector tile."""
+    if src in best_t:
+        return best_t[src][1]
+    return best_v[src][1]
+
+
+def _hit(rank: int, score: float, row: dict, query: str | None, vs, ts) -> Hit:
+    return Hit(
+        rank=rank, score=round(float(score), 6), source=row["source"], kind=row["kind"], page=int(row["page"]),
+        tile=int(row["tile"]), tile_id=row["id"], x=int(row["x"]), y=int(row["y"]), w=int(row["w"]), h=int(row["h"]),
+        label=row.get("label") or "", snippet=snippet(row.get("text") or "", query),
+        vector_score=None if vs is None else round(float(vs), 6), text_score=None if ts is None else round(float(ts), 6),
+    )

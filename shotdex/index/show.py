@@ -1,0 +1,70 @@
+"""A contact sheet of search hits: each tile with its rank, score and source, matches outlined."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+__all__ = ["contact_sheet"]
+
+PANEL_W = 480  # each tile is scaled to this width
+CAPTION_H = 44
+COLS = 3
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "LiberationSans-Regular.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default()
+
+
+def contact_sheet(index, hits, out: str | Path, query: str | None = None) -> int:
+    """Draw the hits' stored tiles into one PNG at out; returns the number of panels drawn."""
+    from PIL import Image, ImageDraw
+
+    images = index.tile_images([h.tile_id for h in hits])
+    wanted = {w for w in re.findall(r"\w+", (query or "").lower()) if len(w) >= 2}
+    panels = []
+    for h in hits:
+        if h.tile_id not in images:
+            continue
+        img, words = images[h.tile_id]
+        img = img.convert("RGB")
+        draw = ImageDraw.Draw(img)
+        for word in words:
+            text, x, y, w, hgt = word
+            if re.sub(r"\W", "", str(text).lower()) in wanted:
+                draw.rectangle([x - 2, y - 2, x + w + 2, y + hgt + 2], outline=(230, 30, 30), width=3)
+        scale = PANEL_W / img.width
+        img = img.resize((PANEL_W, max(1, int(img.height * scale))))
+        panels.append((h, img))
+    if not panels:
+        Image.new("RGB", (PANEL_W, CAPTION_H), "white").save(out)
+        return 0
+    rows = (len(panels) + COLS - 1) // COLS
+    cols = min(COLS, len(panels))
+    row_h = [max(p.height for _, p in panels[r * COLS : (r + 1) * COLS]) + CAPTION_H for r in range(rows)]
+    sheet = Image.new("RGB", (cols * (PANEL_W + 8) + 8, sum(row_h) + 8 * (rows + 1)), (235, 235, 235))
+    draw = ImageDraw.Draw(sheet)
+    font, small = _font(16), _font(12)
+    y = 8
+    for r in range(rows):
+        for c, (h, img) in enumerate(panels[r * COLS : (r + 1) * COLS]):
+            x = 8 + c * (PANEL_W + 8)
+            draw.rectangle([x, y, x + PANEL_W, y + CAPTION_H], fill="white")
+            draw.text((x + 6, y + 4), f"#{h.rank}  {h.score:.3f}  {h.kind}  p{h.page + 1} t{h.tile + 1}", fill="black", font=font)
+            draw.text((x + 6, y + 24), _ellipsize(h.source, 70), fill=(60, 60, 60), font=small)
+            sheet.paste(img, (x, y + CAPTION_H))
+        y += row_h[r] + 8
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return len(panels)
+
+
+def _ellipsize(s: str, n: int) -> str:
+    return s if len(s) <= n else "…" + s[-(n - 1) :]

@@ -1,0 +1,263 @@
+"""LanceDB storage: the tiles and sources tables, and the metadata that says who built them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from ..errors import IndexError_, ModelMismatch
+
+__all__ = ["Store", "Meta", "SCHEMA_VERSION", "sql_str", "sql_in"]
+
+SCHEMA_VERSION = 1
+META_FILE = "shotdex.json"
+SOURCES = "sources"
+# Exact search is fast enough below this many rows (benchmarks/index_speed.py measures the crossover).
+ANN_MIN_ROWS = 100_000
+# Versions younger than this survive cleanup, so a search that started on one keeps working.
+KEEP_VERSIONS = timedelta(minutes=5)
+
+TILE_COLUMNS = (
+    "id", "source", "kind", "page", "tile", "x", "y", "w", "h", "page_width", "page_height",
+    "content_hash", "settings_hash", "label", "text", "true_text", "words",
+)
+
+
+def sql_str(value: str) -> str:
+    """Quote a string literal for a LanceDB SQL filter."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_in(column: str, values) -> str:
+    """`column IN (...)` for strings; a false expression for no values."""
+    values = list(values)
+    if not values:
+        return "false"
+    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What the database remembers about the embedder that filled it."""
+
+    schema_version: int
+    model: str
+    fingerprint: str
+    dim: int
+    tiles_table: str
+
+    def save(self, folder: Path) -> None:
+        tmp = folder / (META_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=2))
+        os.replace(tmp, folder / META_FILE)
+
+    @classmethod
+    def load(cls, folder: Path) -> "Meta | None":
+        path = folder / META_FILE
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            return cls(**data)
+        except (ValueError, TypeError) as exc:
+            raise IndexError_(f"{path} is damaged ({exc}); move the folder away and index again") from exc
+
+
+def tiles_schema(dim: int):
+    import pyarrow as pa
+
+    i32 = pa.int32()
+    return pa.schema(
+        [
+            pa.field("id", pa.string()),
+            pa.field("source", pa.string()),
+            pa.field("kind", pa.string()),
+            pa.field("page", i32),
+            pa.field("tile", i32),
+            pa.field("x", i32),
+            pa.field("y", i32),
+            pa.field("w", i32),
+            pa.field("h", i32),
+            pa.field("page_width", i32),
+            pa.field("page_height", i32),
+            pa.field("content_hash", pa.string()),
+            pa.field("settings_hash", pa.string()),
+            pa.field("label", pa.string()),
+            pa.field("text", pa.string()),  # what the embedder read
+            pa.field("true_text", pa.string()),  # what the renderer put there
+            pa.field("words", pa.string()),  # JSON [[word, x, y, w, h], ...] in tile pixels
+            pa.field("image", pa.binary()),  # WebP, lossless
+            pa.field("vector", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+def sources_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("source", pa.string()),
+            pa.field("kind", pa.string()),
+            pa.field("size", pa.int64()),
+            pa.field("mtime", pa.float64()),
+            pa.field("content_hash", pa.string()),
+            pa.field("settings_hash", pa.string()),
+            pa.field("tiles", pa.int32()),
+            pa.field("status", pa.string()),  # indexed | failed
+            pa.field("reason", pa.string()),
+            pa.field("warnings", pa.string()),
+            pa.field("indexed_at", pa.float64()),
+        ]
+    )
+
+
+class Store:
+    """A shotdex database folder: LanceDB tables plus shotdex.json."""
+
+    def __init__(self, folder: Path):
+        os.environ.setdefault("LANCEDB_LOG", "error")
+        import lancedb
+
+        self.folder = Path(folder).expanduser()
+        self.meta = Meta.load(self.folder)
+        try:
+            self.db = lancedb.connect(str(self.folder))
+        except Exception as exc:  # lancedb raises plain errors for unusable folders
+            raise IndexError_(f"cannot open index at {self.folder}: {exc}") from exc
+        self._tiles = None
+        self._sources = None
+
+    # -- set-up ---------------------------------------------------------------------------------
+    @property
+    def exists(self) -> bool:
+        return self.meta is not None
+
+    def check_embedder(self, model: str, fingerprint: str) -> None:
+        """Fail with one clear line when the index was built by another embedder."""
+        meta = self.meta
+        if meta is None:
+            return
+        if meta.schema_version != SCHEMA_VERSION:
+            raise IndexError_(
+                f"index at {self.folder} has schema version {meta.schema_version}, this shotdex "
+                f"reads {SCHEMA_VERSION}; index into a new --db folder"
+            )
+        if meta.fingerprint != fingerprint:
+            raise ModelMismatch(
+                f"index at {self.folder} was built with model '{meta.model}' "
+                f"({meta.fingerprint[:12]}), not '{model}' ({fingerprint[:12]}); "
+                f"run `shotdex reembed --db {self.folder} --model {model}` to re-embed its tiles, "
+                f"or pass --model {meta.model}"
+            )
+
+    def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1") -> None:
+        """Make the tables and write shotdex.json (idempotent for the same embedder)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        names = set(self._table_names())
+        if tiles_table not in names:
+            self.db.create_table(tiles_table, schema=tiles_schema(dim), exist_ok=True)
+        if SOURCES not in names:
+            self.db.create_table(SOURCES, schema=sources_schema(), exist_ok=True)
+        self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table)
+        self.meta.save(self.folder)
+        self._tiles = None
+
+    def _table_names(self) -> list[str]:
+        try:
+            return list(self.db.list_tables().tables)
+        except AttributeError:  # older lancedb
+            return list(self.db.table_names())
+
+    # -- tables ---------------------------------------------------------------------------------
+    @property
+    def tiles(self):
+        if self._tiles is None:
+            if self.meta is None:
+                raise IndexError_(f"no index at {self.folder}: run `shotdex index SRC... --db {self.folder}` first")
+            self._tiles = self.db.open_table(self.meta.tiles_table)
+        return self._tiles
+
+    @property
+    def sources(self):
+        if self._sources is None:
+            self._sources = self.db.open_table(SOURCES)
+        return self._sources
+
+    def source_rows(self, columns=None) -> dict[str, dict]:
+        """All rows of the sources table keyed by source."""
+        if self.meta is None:
+            return {}
+        table = self.sources.to_arrow()
+        if columns:
+            table = table.select(["source", *columns])
+        return {row["source"]: row for row in table.to_pylist()}
+
+    # -- writes ---------------------------------------------------------------------------------
+    def write_tiles(self, rows: list[dict]) -> None:
+        """Upsert tile rows by id: a rerun after a crash never duplicates a tile."""
+        if not rows:
+            return
+        import pyarrow as pa
+
+        batch = pa.Table.from_pylist(rows, schema=tiles_schema(self.meta.dim))
+        self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)
+
+    def drop_stale_tiles(self, keep: dict[str, set[str]]) -> None:
+        """For each source, delete its tiles whose id is not in the new set (after the new ones landed)."""
+        sources = [s for s in keep]
+        if not sources:
+            return
+        ids = set().union(*keep.values())
+        cond = sql_in("source", sources)
+        if ids:
+            cond += f" AND NOT ({sql_in('id', ids)})"
+        self.tiles.delete(cond)
+
+    def write_sources(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        import pyarrow as pa
+
+        batch = pa.Table.from_pylist(rows, schema=sources_schema())
+        self.sources.merge_insert("source").when_matched_update_all().when_not_matched_insert_all().execute(batch)
+
+    def delete_sources(self, sources: list[str]) -> None:
+        for i in range(0, len(sources), 500):
+            chunk = sources[i : i + 500]
+            self.tiles.delete(sql_in("source", chunk))
+            self.sources.delete(sql_in("source", chunk))
+
+    def maintain(self) -> None:
+        """Keep the indexes current and the folder bounded: FTS, ANN when large, compaction, cleanup."""
+        from lancedb.index import FTS, IvfPq
+
+        tiles = self.tiles
+        names = {ix.name: ix for ix in tiles.list_indices()}
+        rows = tiles.count_rows()
+        if rows and "text_idx" not in names:
+            tiles.create_index("text", config=FTS(with_position=False), name="text_idx")
+        if rows >= ANN_MIN_ROWS and "vector_idx" not in names:
+            dim = self.meta.dim
+            sub = max(1, dim // 8) if dim % 8 == 0 else 1
+            parts = max(16, int(rows**0.5))
+            tiles.create_index(
+                "vector", config=IvfPq(distance_type="cosine", num_partitions=parts, num_sub_vectors=sub),
+                name="vector_idx",
+            )
+        for table in (tiles, self.sources):
+            table.optimize(cleanup_older_than=KEEP_VERSIONS)
+
+    def has_ann(self) -> bool:
+        return any(ix.name == "vector_idx" for ix in self.tiles.list_indices())
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+
+
+def now() -> float:
+    return time.time()

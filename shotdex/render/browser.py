@@ -1,0 +1,271 @@
+"""One sealed Chromium page for a whole run: finding, launching, restarting and killing the browser.
+
+Sealing has three walls:
+1. Every request from the page goes through one route handler. Generated pages (text, tables) load
+   nothing; a local HTML file is served under a virtual origin (https://shotdex.invalid/) from its own
+   folder only (real paths checked, so '../' and symlinks out are refused); an explicit URL may reach
+   only its own origin. Everything else is aborted. An http(s) page cannot load file:// at all.
+2. Chromium's own resolver maps every host name to NOTFOUND, so anything that slipped past the route
+   (pre-connects, DNS prefetch) cannot resolve; explicit URLs are fetched by Playwright, not Chromium.
+3. Background networking, sync, component updates, QUIC are off; service workers blocked; downloads
+   refused; pop-ups closed; dialogs dismissed.
+"""
+
+from __future__ import annotations
+
+import glob
+import mimetypes
+import os
+import shutil
+import signal
+import sys
+import threading
+import uuid
+from urllib.parse import unquote, urlsplit
+
+from ..errors import ChromiumNotFound
+
+__all__ = ["find_chromium", "Browser", "LAUNCH_FLAGS", "VIRTUAL_ORIGIN", "BrowserGone"]
+
+LAUNCH_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--dns-prefetch-disable",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE shotdex.invalid",
+    "--font-render-hinting=none",
+    "--hide-scrollbars",
+]
+VIRTUAL_HOST = "shotdex.invalid"
+VIRTUAL_ORIGIN = f"https://{VIRTUAL_HOST}"
+_INSTALL_HINT = (
+    "install it with 'apt-get install chromium' (Debian/Ubuntu) or 'playwright install chromium', "
+    "or set SHOTDEX_CHROMIUM to its path"
+)
+
+
+class BrowserGone(Exception):
+    """Chromium crashed or was killed (by us, on a time limit) while rendering."""
+
+
+def _playwright_chromiums() -> list[str]:
+    root = os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or (
+        os.path.expanduser("~/Library/Caches/ms-playwright")
+        if sys.platform == "darwin"
+        else os.path.expanduser("~/.cache/ms-playwright")
+    )
+    patterns = [
+        "chromium-*/chrome-linux*/chrome",
+        "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium",
+        "chromium-*/chrome-mac*/Google Chrome for Testing.app/Contents/MacOS/Google Chrome for Testing",
+        "chromium-*/chrome-win*/chrome.exe",
+    ]
+    hits: list[str] = []
+    for pattern in patterns:
+        hits += glob.glob(os.path.join(root, pattern))
+
+    def build(path: str) -> int:
+        part = path[len(root) :].strip(os.sep).split(os.sep)[0]
+        digits = part.rsplit("-", 1)[-1]
+        return int(digits) if digits.isdigit() else 0
+
+    return sorted(hits, key=build, reverse=True)
+
+
+def find_chromium(explicit: str | None = None) -> str:
+    """Path of the Chromium to use: the explicit argument, $SHOTDEX_CHROMIUM, a browser installed by
+    'playwright install', /usr/lib/chromium/chromium, then 'chromium' on PATH.
+
+    An explicit path (argument or environment) that does not exist raises instead of falling back, so a
+    typo is never silently replaced by another browser. Raises ChromiumNotFound with one line saying
+    how to install one.
+    """
+    for given, origin in ((explicit, "the chromium setting"), (os.environ.get("SHOTDEX_CHROMIUM"), "SHOTDEX_CHROMIUM")):
+        if given:
+            path = shutil.which(given) or given
+            if os.path.isfile(path) and os.access(path, os.X_OK):
+                return os.path.abspath(path)
+            raise ChromiumNotFound(f"Chromium not found at {given!r} (from {origin}); {_INSTALL_HINT}")
+    for path in _playwright_chromiums() + ["/usr/lib/chromium/chromium"]:
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise ChromiumNotFound(f"Chromium not found; {_INSTALL_HINT}")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
+
+
+class Browser:
+    """One Chromium, one context, one page; started lazily, restarted after a crash or a kill."""
+
+    def __init__(self, settings, chromium: str | None = None):
+        self.settings = settings
+        self.chromium_arg = chromium
+        self._pw = None
+        self._browser = None
+        self._context = None
+        self._page = None
+        self._marker = f"--shotdex-run={uuid.uuid4().hex}"
+        self._lock = threading.Lock()
+        # what the route handler lets through for the current source
+        self._folder: str | None = None
+        self._url_origin: str | None = None
+        self.refused: list[str] = []
+        self.killed = False
+
+    # -- life cycle -------------------------------------------------------------------------
+    @property
+    def page(self):
+        if self._page is None or self._page.is_closed():
+            self.start()
+        return self._page
+
+    def start(self) -> None:
+        """Launch Chromium (if not running) and open the sealed page."""
+        if self._page is not None and not self._page.is_closed():
+            return
+        self.close()
+        executable = find_chromium(self.chromium_arg)
+        from playwright.sync_api import sync_playwright
+
+        s = self.settings
+        self._pw = sync_playwright().start()
+        self._browser = self._pw.chromium.launch(
+            executable_path=executable, headless=True, args=LAUNCH_FLAGS + [self._marker]
+        )
+        self._context = self._browser.new_context(
+            viewport={"width": s.tile_width, "height": s.tile_height},
+            device_scale_factor=s.device_scale,
+            java_script_enabled=s.js,
+            accept_downloads=False,
+            service_workers="block",
+            locale="en-US",
+            timezone_id="UTC",
+            color_scheme="light",
+            reduced_motion="reduce",
+        )
+        self._context.set_default_timeout(s.render_timeout_s * 1000)
+        self._context.route("**/*", self._route)
+        self._context.on("page", self._on_page)
+        if hasattr(self._context, "route_web_socket"):
+            self._context.route_web_socket("**/*", lambda ws: ws.close())
+        self._page = self._context.new_page()
+        self._page.on("dialog", lambda d: _quietly(d.dismiss))
+        self.killed = False
+
+    def _on_page(self, page) -> None:
+        if self._page is not None and page is not self._page:
+            _quietly(page.close)  # pop-ups
+
+    def close(self) -> None:
+        """Close the page, the browser and the Playwright driver; safe to call twice."""
+        for obj in (self._context, self._browser):
+            if obj is not None:
+                _quietly(obj.close)
+        if self._pw is not None:
+            _quietly(self._pw.stop)
+        self._pw = self._browser = self._context = self._page = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.close()
+
+    def kill(self) -> None:
+        """Kill the Chromium process itself (safe from another thread: used by the watchdog)."""
+        for pid in self._chromium_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+                self.killed = True
+            except OSError:
+                pass
+
+    def _chromium_pids(self) -> list[int]:
+        pids = []
+        if not os.path.isdir("/proc"):
+            return pids
+        marker = self._marker.encode()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if marker in cmd and b"--type=" not in cmd:
+                pids.append(int(entry))
+        return pids
+
+    def watchdog(self, seconds: float) -> threading.Timer:
+        """A started timer that kills Chromium if the current source takes longer than `seconds`."""
+        timer = threading.Timer(seconds, self.kill)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    # -- sealing ----------------------------------------------------------------------------
+    def seal(self, folder: str | None = None, url: str | None = None) -> None:
+        """Set what the current source may load: files under `folder`, or `url`'s own origin."""
+        self._folder = os.path.realpath(folder) if folder else None
+        self._url_origin = _origin(url) if url else None
+        self.refused = []
+
+    def _route(self, route) -> None:
+        request = route.request
+        url = request.url
+        try:
+            if self._folder and url.startswith(VIRTUAL_ORIGIN + "/"):
+                return self._serve_file(route, url)
+            if self._url_origin and _origin(url) == self._url_origin:
+                return self._fetch_same_origin(route, url)
+        except Exception as e:  # noqa: BLE001 - any failure inside the handler must abort, never pass
+            self.refused.append(f"{url} ({e})")
+        else:
+            self.refused.append(url)
+        _quietly(route.abort)
+
+    def _serve_file(self, route, url: str) -> None:
+        rel = unquote(urlsplit(url).path).lstrip("/")
+        path = os.path.realpath(os.path.join(self._folder, rel))
+        if os.path.commonpath([path, self._folder]) != self._folder or not os.path.isfile(path):
+            self.refused.append(url)
+            return _quietly(route.abort)
+        mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        with open(path, "rb") as f:
+            body = f.read()
+        route.fulfill(status=200, body=body, headers={"content-type": mime})
+
+    def _fetch_same_origin(self, route, url: str) -> None:
+        response = route.fetch(max_redirects=0, timeout=self.settings.render_timeout_s * 1000)
+        if 300 <= response.status < 400:
+            target = response.headers.get("location", "")
+            from urllib.parse import urljoin
+
+            target = urljoin(url, target)
+            if _origin(target) != self._url_origin:
+                # Cross-origin redirects would let a page steer rendering elsewhere (including to
+                # private addresses); only the allow_private setting lets them through.
+                if not self.settings.allow_private:
+                    self.refused.append(f"redirect to another origin refused: {target}")
+                    return _quietly(route.abort)
+                if route.request.is_navigation_request():
+                    self._url_origin = _origin(target)
+        route.fulfill(response=response)
+
+
+def _quietly(fn) -> None:
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - closing a dead page/browser must not mask the real error
+        pass

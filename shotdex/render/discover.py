@@ -1,0 +1,174 @@
+"""Which sources exist and what kind each one is: the one place that maps file endings to kinds."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Iterable
+
+__all__ = ["KIND_BY_SUFFIX", "kind_of", "is_url", "suffix_of", "Discovery", "discover", "content_hash"]
+
+# Longest endings first matter: '.vl.json' is a chart, '.json' a table. suffix_of() tries compound
+# endings before simple ones, so order here is documentation only.
+KIND_BY_SUFFIX: dict[str, str] = {
+    # charts: specs and images
+    ".vl.json": "chart",
+    ".chart.json": "chart",
+    ".chart.yaml": "chart",
+    ".chart.yml": "chart",
+    ".png": "chart",
+    ".jpg": "chart",
+    ".jpeg": "chart",
+    ".svg": "chart",
+    # tables
+    ".csv": "table",
+    ".tsv": "table",
+    ".xlsx": "table",
+    ".json": "table",
+    ".parquet": "table",
+    # text: prose and source code
+    ".txt": "text",
+    ".md": "text",
+    ".markdown": "text",
+    ".rst": "text",
+    ".py": "text",
+    ".js": "text",
+    ".ts": "text",
+    ".java": "text",
+    ".c": "text",
+    ".h": "text",
+    ".cpp": "text",
+    ".hpp": "text",
+    ".go": "text",
+    ".rs": "text",
+    ".rb": "text",
+    ".sh": "text",
+    ".sql": "text",
+    ".css": "text",
+    ".toml": "text",
+    ".yaml": "text",
+    ".yml": "text",
+    ".ini": "text",
+    ".cfg": "text",
+    ".r": "text",
+    ".jl": "text",
+    ".kt": "text",
+    ".swift": "text",
+    ".tex": "text",
+    # web pages
+    ".html": "web",
+    ".htm": "web",
+    # documents
+    ".pdf": "pdf",
+}
+
+_COMPOUND = sorted((s for s in KIND_BY_SUFFIX if s.count(".") > 1), key=len, reverse=True)
+
+
+def is_url(source: str) -> bool:
+    """True for explicit http(s) URLs."""
+    s = source[:8].lower()
+    return s.startswith("http://") or s.startswith("https://")
+
+
+def suffix_of(source: str) -> str:
+    """The ending that decides the kind: a known compound ending ('.vl.json') or the last one."""
+    name = os.path.basename(source).lower()
+    for compound in _COMPOUND:
+        if name.endswith(compound) and len(name) > len(compound):
+            return compound
+    return os.path.splitext(name)[1]
+
+
+def kind_of(source: str) -> str | None:
+    """'text' | 'table' | 'chart' | 'web' | 'pdf' for a path or URL, or None if shotdex does not render it."""
+    if is_url(source):
+        return "web"
+    return KIND_BY_SUFFIX.get(suffix_of(source))
+
+
+@dataclass
+class Discovery:
+    """The renderable sources found (sorted, absolute) and what was skipped with why."""
+
+    sources: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") and name not in (".", "..")
+
+
+def discover(paths: Iterable[str]) -> Discovery:
+    """Walk files and folders (recursively, sorted); pass URLs through.
+
+    Skipped entries are counted with a reason: 'hidden', 'unknown ending', 'symlink loop',
+    'not found', 'unreadable'. Real paths of visited folders are tracked so symlink loops end.
+    Files named explicitly are kept even when hidden; hidden entries inside folders are skipped.
+    """
+    found = Discovery()
+    seen_files: set[str] = set()
+    for raw in paths:
+        raw = str(raw)
+        if is_url(raw):
+            if raw not in seen_files:
+                seen_files.add(raw)
+                found.sources.append(raw)
+            continue
+        path = os.path.abspath(os.path.expanduser(raw))
+        if os.path.isdir(path):
+            _walk(path, found, set(), seen_files)
+        elif os.path.isfile(path):
+            _add_file(path, found, seen_files)
+        elif os.path.islink(path):
+            found.skipped.append((path, "broken symlink"))
+        else:
+            found.skipped.append((path, "not found"))
+    return found
+
+
+def _add_file(path: str, found: Discovery, seen: set[str]) -> None:
+    if kind_of(path) is None:
+        found.skipped.append((path, "unknown ending"))
+    elif path not in seen:
+        seen.add(path)
+        found.sources.append(path)
+
+
+def _walk(folder: str, found: Discovery, visiting: set[str], seen: set[str]) -> None:
+    real = os.path.realpath(folder)
+    if real in visiting:
+        found.skipped.append((folder, "symlink loop"))
+        return
+    visiting = visiting | {real}
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as e:
+        found.skipped.append((folder, f"unreadable ({e.strerror or e})"))
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        if _hidden(name):
+            found.skipped.append((path, "hidden"))
+        elif os.path.isdir(path):
+            _walk(path, found, visiting, seen)
+        elif os.path.isfile(path):
+            _add_file(path, found, seen)
+        elif os.path.islink(path):
+            found.skipped.append((path, "broken symlink"))
+        else:
+            found.skipped.append((path, "not a regular file"))
+
+
+def content_hash(source: str) -> str:
+    """sha256 hex of the source's bytes. For a URL: of the URL string itself (the page is not fetched
+    here; the index re-renders URLs on request rather than by content change)."""
+    h = hashlib.sha256()
+    if is_url(source):
+        h.update(source.encode())
+        return h.hexdigest()
+    with open(source, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

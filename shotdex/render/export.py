@@ -1,0 +1,81 @@
+"""`shotdex render`: sources -> PNG tiles + manifest.jsonl in a folder."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+__all__ = ["ExportReport", "render_to_dir"]
+
+
+@dataclass
+class ExportReport:
+    """What a render run wrote."""
+
+    out: str
+    rendered: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    tiles: int = 0
+    manifest: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.rendered)} sources rendered, {self.tiles} tiles, {len(self.skipped)} skipped, "
+            f"{len(self.failed)} failed -> {self.out}"
+        )
+
+
+def _slug(source: str, used: set[str]) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", source.split("://")[-1].strip("/"))[-80:].strip("._") or "source"
+    name, n = stem, 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}"
+    used.add(name)
+    return name
+
+
+def render_to_dir(
+    paths: Iterable[str],
+    out: str | Path,
+    settings=None,
+    chromium: str | None = None,
+    progress: Callable[[int, int, int, str], None] | None = None,
+) -> ExportReport:
+    """Render every source under paths into out/ as PNG tiles, with one manifest line per tile."""
+    from . import Renderer, discover
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    found = discover([str(p) for p in paths])
+    report = ExportReport(out=str(out), skipped=list(found.skipped))
+    used: set[str] = set()
+    total = len(found.sources)
+    with Renderer(settings, chromium=chromium) as renderer, open(out / "manifest.jsonl", "w") as manifest:
+        for n, src in enumerate(found.sources):
+            res = renderer.render(src)
+            report.warnings += [(src, w) for w in res.warnings]
+            if not res.ok:
+                report.failed.append((src, res.error))
+            else:
+                report.rendered.append(src)
+                slug = _slug(src, used)
+                for t in res.tiles:
+                    name = f"{slug}.p{t.page:03d}.t{t.tile:03d}.png"
+                    t.image.save(out / name)
+                    line = dict(t.provenance(), file=name)
+                    manifest.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    report.manifest.append(line)
+                    report.tiles += 1
+            if progress:
+                progress(n + 1, total, report.tiles, src)
+    return report

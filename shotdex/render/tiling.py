@@ -1,0 +1,176 @@
+"""Cutting a tall page into overlapping fixed-size tiles, and the per-source job that collects them."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .types import RenderSettings, Tile
+
+__all__ = ["Job", "positions", "capture_page", "page_size", "text_boxes", "text_in", "open_png"]
+
+# Every text node with its box in page coordinates; scripts/styles skipped. Works with JS disabled
+# (Playwright evaluates in its own world).
+_TEXT_BOXES_JS = """(maxY) => {
+  const out = [];
+  const root = document.body || document.documentElement;
+  if (!root) return out;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  let n;
+  while ((n = walker.nextNode())) {
+    const t = n.nodeValue;
+    if (!t || !t.trim()) continue;
+    const p = n.parentElement;
+    if (p && p.closest('script,style,noscript,template,title')) continue;
+    range.selectNodeContents(n);
+    const b = range.getBoundingClientRect();
+    if (!b.width && !b.height) continue;
+    const y = b.top + window.scrollY;
+    if (y > maxY) continue;
+    out.push([t, b.left + window.scrollX, y, b.width, b.height]);
+    if (out.length > 100000) break;
+  }
+  return out;
+}"""
+
+_SIZE_JS = """() => {
+  const d = document.documentElement, b = document.body;
+  const h = Math.max(d.scrollHeight, d.offsetHeight, b ? b.scrollHeight : 0, b ? b.offsetHeight : 0);
+  const w = Math.max(d.scrollWidth, b ? b.scrollWidth : 0);
+  return [Math.ceil(w), Math.ceil(h)];
+}"""
+
+
+def positions(total: int, size: int, overlap: int, max_n: int) -> tuple[list[int], bool]:
+    """Start offsets of tiles of `size` covering `total` with at least `overlap` shared between
+    neighbours; the last tile is pulled back to end at the page's end. Returns (offsets, capped)."""
+    if total <= size:
+        return [0], False
+    step = max(1, size - overlap)
+    starts = list(range(0, total - size, step)) + [total - size]
+    if len(starts) > max_n:
+        return starts[:max_n], True
+    return starts, False
+
+
+def open_png(data: bytes, width: int | None = None, height: int | None = None):
+    """Decode PNG bytes into an RGB image, padded with white to (width, height) when given."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    if width and height and img.size != (width, height):
+        canvas = Image.new("RGB", (width, height), "white")
+        canvas.paste(img, (0, 0))
+        img = canvas
+    return img
+
+
+def page_size(page) -> tuple[int, int]:
+    w, h = page.evaluate(_SIZE_JS)
+    return int(w), int(h)
+
+
+def text_boxes(page, max_y: float) -> list[list]:
+    return page.evaluate(_TEXT_BOXES_JS, max_y)
+
+
+def text_in(boxes: list[list], x: float, y: float, w: float, h: float) -> str:
+    """Text of the nodes whose box intersects the tile box, in document order, whitespace tidied."""
+    parts = []
+    for t, bx, by, bw, bh in boxes:
+        if by < y + h and by + bh > y and bx < x + w and bx + bw > x:
+            parts.append(t)
+    return " ".join(" ".join(parts).split())
+
+
+@dataclass
+class Job:
+    """One source being rendered: collects tiles and warnings, enforces the tile cap."""
+
+    source: str
+    kind: str
+    settings: RenderSettings
+    content_hash: str
+    browser_getter: Callable[[], object] | None = None
+    tiles: list[Tile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    capped: bool = False
+
+    @property
+    def browser(self):
+        return self.browser_getter()
+
+    @property
+    def page(self):
+        return self.browser.page
+
+    @property
+    def room(self) -> int:
+        return max(0, self.settings.max_tiles - len(self.tiles))
+
+    def cap(self, detail: str = "") -> None:
+        """Record (once) that the tile cap cut this source short."""
+        if not self.capped:
+            self.capped = True
+            more = f"; {detail}" if detail else ""
+            self.warnings.append(
+                f"{self.source}: stopped at max_tiles={self.settings.max_tiles} tiles{more}"
+            )
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(f"{self.source}: {message}")
+
+    def add(self, image, *, x=0, y=0, w=None, h=None, page_width=None, page_height=None,
+            page=0, text="", label="") -> bool:
+        """Append a tile; False (and a cap warning) when the cap is already reached."""
+        if self.room <= 0:
+            self.cap()
+            return False
+        w = image.width if w is None else w
+        h = image.height if h is None else h
+        self.tiles.append(
+            Tile(
+                image=image, source=self.source, kind=self.kind, page=page, tile=len(self.tiles),
+                x=int(x), y=int(y), w=int(w), h=int(h),
+                page_width=int(page_width if page_width is not None else w),
+                page_height=int(page_height if page_height is not None else h),
+                content_hash=self.content_hash, settings_hash=self.settings.hash,
+                text=text, label=label,
+            )
+        )
+        return True
+
+
+def capture_page(job: Job, page=None, *, page_index: int = 0, label: str = "", what: str = "page") -> None:
+    """Screenshot the page now loaded in the browser as overlapping tiles (clip offsets, so pages taller
+    than Chromium's 16,384 px texture limit work), each exactly tile_width x tile_height CSS px."""
+    s = job.settings
+    page = page or job.page
+    width, height = page_size(page)
+    if width > s.tile_width + 2:
+        job.warn(f"{what} is {width} px wide; only the left {s.tile_width} px are shown")
+    starts, capped = positions(height, s.tile_height, s.tile_overlap, job.room)
+    if not starts or job.room == 0:
+        job.cap()
+        return
+    boxes = text_boxes(page, starts[-1] + s.tile_height)
+    px_w, px_h = round(s.tile_width * s.device_scale), round(s.tile_height * s.device_scale)
+    for y in starts:
+        data = page.screenshot(
+            full_page=True,
+            clip={"x": 0, "y": y, "width": s.tile_width, "height": s.tile_height},
+            animations="disabled",
+            caret="hide",
+            type="png",
+        )
+        job.add(
+            open_png(data, px_w, px_h), x=0, y=y, w=s.tile_width, h=s.tile_height,
+            page_width=max(width, s.tile_width),
+            page_height=max(height, s.tile_height), page=page_index, label=label,
+            text=text_in(boxes, 0, y, s.tile_width, s.tile_height),
+        )
+    if capped:
+        shown = starts[-1] + s.tile_height
+        job.cap(f"{what} is {height} px tall, shown to {shown} px")
