@@ -247,6 +247,50 @@ def models(as_json: bool = JsonOpt) -> None:
         typer.echo(f"{m.name:24} dim {str(m.dim or '?'):>5}  runs here: {mark}  {m.description}  {m.detail}")
 
 
+@app.command("eval")
+def eval_(
+    queries: Path = typer.Argument(..., help="queries.jsonl: {id, query or image, relevant: [paths relative to --corpus]}"),
+    corpus: Path = typer.Option(..., "--corpus", help="The corpus root the relevant paths are relative to."),
+    db: Optional[Path] = DbOpt,
+    model: Optional[str] = ModelOpt,
+    k: int = typer.Option(10, "-k", help="Results per query."),
+    baselines: bool = typer.Option(False, "--baselines", help="Also run text-only retrievers over the renderer's own text."),
+    sample: Optional[int] = typer.Option(None, "--sample", help="Use only this many sources (fixed --seed) and their queries."),
+    seed: int = typer.Option(0, "--seed", help="Seed for --sample."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a Recall@k chart (PNG)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Index a corpus (incrementally) and measure how well queries find their relevant sources."""
+    from .index import open_index
+    from .index.evaluate import evaluate, plot_recall
+
+    idx = open_index(settings=_settings(db=db, model=model))
+    try:
+        result = evaluate(idx, queries, corpus, k=k, baselines=baselines, sample=sample, seed=seed)
+    finally:
+        idx.close()
+    if plot is not None:
+        plot_recall(result, plot, title=corpus.name or str(corpus))
+    public = {key: v for key, v in result.items() if not key.startswith("_")}
+    for b in public.get("baselines", {}).values():
+        b.pop("_curve", None)
+    if as_json:
+        typer.echo(json.dumps(public))
+        return
+    keys = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+    typer.echo(f"{'system':40} " + " ".join(f"{key:>9}" for key in keys))
+    typer.echo(f"{'shotdex':40} " + " ".join(f"{public[key]:9.3f}" for key in keys))
+    for name, b in public.get("baselines", {}).items():
+        typer.echo(f"{name:40} " + " ".join(f"{b[key]:9.3f}" for key in keys))
+    for kind, m in public["by_kind"].items():
+        typer.echo(f"{'  kind ' + kind + ' (' + str(m['queries']) + ')':40} " + " ".join(f"{m[key]:9.3f}" for key in keys))
+    lat = public["latency_ms"]
+    typer.echo(f"{public['queries']} queries, latency p50 {lat['p50']} ms, p95 {lat['p95']} ms; "
+               f"{public['missing']['count']} queries skipped: relevant source not in the corpus")
+    if plot is not None:
+        _err(f"plot: {plot}")
+
+
 def main() -> None:
     """Console entry point: the one place errors become messages and exit codes."""
     try:

@@ -1,0 +1,246 @@
+"""Tesseract OCR for the reader: screenshots -> text and word boxes, one worker per core.
+
+Two engines give the same reading: the tesserocr API (one Tesseract instance per worker thread, kept
+for the process's life, so no program start or model load per tile) when that package is installed,
+else a `tesseract` process per tile. Both run `--oem 1 --psm 3` at 1x with OMP_THREAD_LIMIT=1: with
+OpenMP threads free, Tesseract's threads fight over the cores and a tile takes 6x longer.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from ..errors import EmbedderError, TesseractNotFound
+from .base import Word
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL.Image import Image
+
+__all__ = ["Reading", "OcrPool", "choose_engine", "ocr_config", "tessdata_dir", "tesseract_program", "tesseract_version"]
+
+LANG = "eng"
+OEM = 1  # LSTM engine
+PSM = 3  # automatic page segmentation: keeps table cells apart (psm 6 reads grids as noise)
+INSTALL_HINT = "tesseract is not installed: apt-get install tesseract-ocr"
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # before any libtesseract loads in this process
+
+
+class Reading(tuple):
+    """(text, words) read from one image."""
+
+    __slots__ = ()
+
+    def __new__(cls, text: str, words: list[Word]):
+        return super().__new__(cls, (text, words))
+
+    @property
+    def text(self) -> str:
+        return self[0]
+
+    @property
+    def words(self) -> list[Word]:
+        return self[1]
+
+
+def tesseract_program() -> str | None:
+    """The tesseract executable, or None."""
+    return shutil.which("tesseract") or next(
+        (p for p in ("/usr/bin/tesseract", "/usr/local/bin/tesseract") if os.access(p, os.X_OK)), None
+    )
+
+
+_VERSION: list[str] = []
+
+
+def tesseract_version() -> str:
+    """'major.minor' of the tesseract program (what the engine reads like); raises TesseractNotFound."""
+    if not _VERSION:
+        prog = tesseract_program()
+        if prog is None:
+            raise TesseractNotFound(INSTALL_HINT)
+        out = subprocess.run([prog, "--version"], capture_output=True, text=True, timeout=30)
+        first = (out.stdout or out.stderr).split()
+        full = first[1] if len(first) > 1 else "unknown"
+        _VERSION.append(".".join(full.lstrip("v").split(".")[:2]))
+    return _VERSION[0]
+
+
+def tessdata_dir() -> Path | None:
+    """The folder holding eng.traineddata (Debian's tesseract-ocr-eng), or None."""
+    candidates = [os.environ.get("TESSDATA_PREFIX", "")]
+    for root in ("/usr/share/tesseract-ocr", "/usr/local/share/tesseract-ocr", "/usr/share"):
+        base = Path(root)
+        if base.is_dir():
+            candidates += [str(p) for p in sorted(base.glob("*/tessdata"), reverse=True)] + [str(base / "tessdata")]
+    for c in candidates:
+        if c and (Path(c) / f"{LANG}.traineddata").exists():
+            return Path(c)
+    return None
+
+
+def choose_engine(engine: str = "auto") -> str:
+    """'api' (tesserocr, when installed and eng.traineddata is found) or 'process'."""
+    if engine == "auto":
+        return "api" if tessdata_dir() is not None and _has_tesserocr() else "process"
+    if engine not in ("api", "process"):
+        raise EmbedderError(f"unknown OCR engine {engine!r}; known: auto, api, process")
+    return engine
+
+
+def ocr_config(engine: str = "auto") -> str:
+    """Everything about the reading that changes what is read (goes into the reader's fingerprint)."""
+    engine = choose_engine(engine)
+    if engine == "api":
+        import tesserocr
+
+        full = tesserocr.tesseract_version().split()[1]
+        version = ".".join(full.lstrip("v").split(".")[:2])
+    else:
+        version = tesseract_version()
+    return f"tesseract{version}:{LANG}:oem{OEM}:psm{PSM}:scale1:gray"
+
+
+def _parse_tsv(tsv: str) -> Reading:
+    """Tesseract TSV -> text (lines joined by newlines, blocks by blank lines) and word boxes."""
+    words: list[Word] = []
+    lines: list[str] = []
+    current: list[str] = []
+    key = None
+    last_block = None
+    for row in tsv.splitlines()[1:]:
+        cols = row.split("\t")
+        if len(cols) < 12 or cols[0] != "5":
+            continue
+        text = cols[11].strip()
+        if not text:
+            continue
+        block, par, line = cols[2], cols[3], cols[4]
+        if (block, par, line) != key:
+            if current:
+                lines.append(" ".join(current))
+            if last_block is not None and block != last_block:
+                lines.append("")
+            current, key, last_block = [], (block, par, line), block
+        current.append(text)
+        x, y, w, h = (int(c) for c in cols[6:10])
+        words.append(Word(text, x, y, w, h, float(cols[10])))
+    if current:
+        lines.append(" ".join(current))
+    return Reading("\n".join(lines).strip(), words)
+
+
+def _gray(image: "Image") -> "Image":
+    # Tesseract binarises a grey image anyway; handing it one saves its conversion and our encoding.
+    if image.mode in ("RGBA", "LA", "P"):
+        from PIL import Image as PILImage
+
+        rgba = image.convert("RGBA")
+        bg = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = PILImage.alpha_composite(bg, rgba)
+    return image.convert("L")
+
+
+class _ApiEngine:
+    """tesserocr: one TessBaseAPI per thread, initialised once."""
+
+    def __init__(self, tessdata: Path):
+        import tesserocr
+
+        self._mod = tesserocr
+        self._path = str(tessdata)
+        self._local = threading.local()
+        self._apis: list = []
+        self._lock = threading.Lock()
+
+    def _api(self):
+        api = getattr(self._local, "api", None)
+        if api is None:
+            t = self._mod
+            api = t.PyTessBaseAPI(path=self._path, lang=LANG, oem=t.OEM(OEM), psm=t.PSM(PSM))
+            self._local.api = api
+            with self._lock:
+                self._apis.append(api)
+        return api
+
+    def read(self, image: "Image") -> Reading:
+        api = self._api()
+        api.SetImage(_gray(image))
+        api.SetSourceResolution(96)  # a screenshot at 1x; stops "Invalid resolution" guessing
+        return _parse_tsv(api.GetTSVText(0))
+
+    def close(self) -> None:
+        with self._lock:
+            for api in self._apis:
+                api.End()
+            self._apis.clear()
+
+
+class _ProcessEngine:
+    """A `tesseract` process per image, fed a PGM on stdin (no compression to pay for)."""
+
+    def __init__(self, program: str, tessdata: Path | None):
+        self._cmd = [program, "stdin", "stdout", "--oem", str(OEM), "--psm", str(PSM), "-l", LANG, "--dpi", "96"]
+        if tessdata is not None:
+            self._cmd[1:1] = ["--tessdata-dir", str(tessdata)]
+        self._cmd.append("tsv")
+        self._env = dict(os.environ, OMP_THREAD_LIMIT="1")
+
+    def read(self, image: "Image") -> Reading:
+        buf = io.BytesIO()
+        _gray(image).save(buf, format="PPM")
+        out = subprocess.run(self._cmd, input=buf.getvalue(), capture_output=True, env=self._env, timeout=300)
+        if out.returncode != 0:
+            raise EmbedderError(f"tesseract failed: {out.stderr.decode(errors='replace').strip()[-300:]}")
+        return _parse_tsv(out.stdout.decode("utf-8", errors="replace"))
+
+    def close(self) -> None:
+        pass
+
+
+class OcrPool:
+    """Reads many images in parallel, one worker per core (or `workers`).
+
+    Workers are threads: tesserocr releases the GIL while it recognises, and a tesseract process
+    needs no Python at all, so threads keep every core busy without pickling images to processes.
+    """
+
+    def __init__(self, workers: int = 0, engine: str = "auto"):
+        prog = tesseract_program()
+        tessdata = tessdata_dir()
+        engine = choose_engine(engine)
+        if engine == "process" and prog is None:
+            raise TesseractNotFound(INSTALL_HINT)
+        if engine == "api" and tessdata is None:
+            raise TesseractNotFound(f"no {LANG}.traineddata found: apt-get install tesseract-ocr")
+        self.engine = engine
+        self.workers = workers or os.cpu_count() or 1
+        self._engine = _ApiEngine(tessdata) if engine == "api" else _ProcessEngine(prog, tessdata)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def read(self, images: Sequence["Image"]) -> list[Reading]:
+        """The reading of each image, in order."""
+        if len(images) <= 1 or self.workers == 1:
+            return [self._engine.read(im) for im in images]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="shotdex-ocr")
+        return list(self._pool.map(self._engine.read, images))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._engine.close()
+
+
+def _has_tesserocr() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tesserocr") is not None

@@ -1,0 +1,86 @@
+"""Text-only baselines over the renderer's own (true) text of the same tiles, for `shotdex eval`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .search import Fusion, fuse
+
+__all__ = ["run_baselines"]
+
+
+def _per_source(tile_scores: np.ndarray, sources: list[str], depth: int) -> list[str]:
+    best: dict[str, float] = {}
+    for i in np.argsort(-tile_scores)[: depth * 20]:
+        s = sources[i]
+        if s not in best:
+            best[s] = float(tile_scores[i])
+        if len(best) >= depth:
+            break
+    return sorted(best, key=lambda s: -best[s])
+
+
+def _text_encoder(index):
+    emb = index.embedder
+    if hasattr(emb, "embed_texts"):
+        return emb.embed_texts
+    from ..embed import get_embedder
+
+    return get_embedder("reader", index.settings).embed_texts
+
+
+def run_baselines(index, queries, k: int = 10) -> dict:
+    """BM25 (bm25s), the sentence model alone, and their fusion, all over the true text."""
+    import bm25s
+
+    from .evaluate import DEPTH, rank_metrics, recall_curve
+
+    table = index.store.tiles.to_arrow().select(["source", "true_text"]).to_pylist()
+    sources = [r["source"] for r in table]
+    texts = [r["true_text"] or "" for r in table]
+    text_queries = [q for q in queries if q.query]
+    relevants = [q.relevant for q in text_queries]
+    out: dict = {}
+    if not texts or not text_queries:
+        return out
+
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+    bm25_scores = []
+    for q in text_queries:
+        tokens = bm25s.tokenize([q.query], stopwords="en", return_ids=False, show_progress=False)[0]
+        scores = retriever.get_scores(tokens) if tokens else np.zeros(len(texts))
+        bm25_scores.append(np.asarray(scores, dtype="float32"))
+
+    encode = _text_encoder(index)
+    doc_vecs = encode(texts)
+    q_vecs = index.embedder.embed_queries([q.query for q in text_queries]) if hasattr(index.embedder, "embed_texts") else None
+    if q_vecs is None or q_vecs.shape[1] != doc_vecs.shape[1]:
+        from ..embed import get_embedder
+
+        q_vecs = get_embedder("reader", index.settings).embed_queries([q.query for q in text_queries])
+    dense_scores = [doc_vecs @ qv for qv in q_vecs]
+
+    def report(rankings):
+        return {**rank_metrics(rankings, relevants, k), "_curve": recall_curve(rankings, relevants)}
+
+    bm25_rank = [_per_source(s, sources, DEPTH) for s in bm25_scores]
+    dense_rank = [_per_source(s, sources, DEPTH) for s in dense_scores]
+    out["bm25 (true text)"] = report(bm25_rank)
+    out["sentence model (true text)"] = report(dense_rank)
+    fused = []
+    for bs, ds in zip(bm25_scores, dense_scores):
+        b = dict(zip(*_best(bs, sources)))
+        d = dict(zip(*_best(ds, sources)))
+        f = fuse(d, b, Fusion())
+        fused.append(sorted(f, key=lambda s: -f[s])[:DEPTH])
+    out["bm25 + sentence fusion (true text)"] = report(fused)
+    return out
+
+
+def _best(scores: np.ndarray, sources: list[str], depth: int = 100):
+    ranked = _per_source(scores, sources, depth)
+    best = {}
+    for i in np.argsort(-scores)[: depth * 20]:
+        best.setdefault(sources[i], float(scores[i]))
+    return ranked, [best[s] for s in ranked]

@@ -1,0 +1,189 @@
+"""`shotdex eval`: retrieval metrics on a queries file, with text-only baselines in the same run."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import QueryError
+
+__all__ = ["EvalQuery", "load_queries", "rank_metrics", "evaluate", "plot_recall"]
+
+DEPTH = 20  # rankings are this deep so Recall@k can be drawn for k = 1..20
+
+
+@dataclass(frozen=True)
+class EvalQuery:
+    id: str
+    query: str | None
+    image: str | None  # absolute path
+    relevant: tuple[str, ...]  # absolute paths
+    anchor: str | None = None
+
+
+def load_queries(path: str | Path, corpus: str | Path) -> list[EvalQuery]:
+    """Read a queries.jsonl (see README); relevant paths are made absolute against corpus."""
+    root = Path(corpus).resolve()
+    out = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise QueryError(f"cannot read queries file {path}: {exc.strerror or exc}") from exc
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            rel = d["relevant"]
+            if not isinstance(rel, list) or not (d.get("query") or d.get("image")):
+                raise ValueError("needs 'relevant' (a list) and 'query' or 'image'")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise QueryError(f"{path}:{n}: bad query line ({exc})") from exc
+        image = str((root / d["image"]).resolve()) if d.get("image") else None
+        out.append(EvalQuery(str(d.get("id", n)), d.get("query"), image, tuple(str((root / r).resolve()) for r in rel), d.get("anchor")))
+    return out
+
+
+def _dcg(ranks: list[int]) -> float:
+    return sum(1.0 / math.log2(r + 1) for r in ranks)
+
+
+def first_rank(ranking: list[str], relevant) -> int | None:
+    """1-based rank of the first relevant item, or None."""
+    rel = set(relevant)
+    for i, s in enumerate(ranking, 1):
+        if s in rel:
+            return i
+    return None
+
+
+def rank_metrics(rankings: list[list[str]], relevants: list, k: int = 10) -> dict:
+    """Recall@1/5/10 (any relevant in top k), MRR@10 and nDCG@10 (binary gains), averaged."""
+    n = len(rankings)
+    if n == 0:
+        return {"recall@1": 0.0, "recall@5": 0.0, "recall@10": 0.0, "mrr@10": 0.0, "ndcg@10": 0.0}
+    acc = {"recall@1": 0.0, "recall@5": 0.0, "recall@10": 0.0, "mrr@10": 0.0, "ndcg@10": 0.0}
+    for ranking, relevant in zip(rankings, relevants):
+        rel = set(relevant)
+        r = first_rank(ranking, rel)
+        for cut in (1, 5, 10):
+            acc[f"recall@{cut}"] += 1.0 if r is not None and r <= cut else 0.0
+        acc["mrr@10"] += 1.0 / r if r is not None and r <= 10 else 0.0
+        hits = [i for i, s in enumerate(ranking[:10], 1) if s in rel]
+        ideal = _dcg(list(range(1, min(len(rel), 10) + 1)))
+        acc["ndcg@10"] += _dcg(hits) / ideal if ideal else 0.0
+    return {key: round(v / n, 4) for key, v in acc.items()}
+
+
+def recall_curve(rankings: list[list[str]], relevants: list) -> list[float]:
+    """Recall@k for k = 1..DEPTH."""
+    ranks = [first_rank(r, rel) for r, rel in zip(rankings, relevants)]
+    n = max(1, len(ranks))
+    return [round(sum(1 for r in ranks if r is not None and r <= k) / n, 4) for k in range(1, DEPTH + 1)]
+
+
+def _percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    i = min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))
+    return round(s[i], 2)
+
+
+def sample_sources(sources: list[str], queries: list[EvalQuery], n: int | None, seed: int = 0):
+    """Keep n sources (fixed seed) and the queries whose relevant sources are among them."""
+    if not n or n >= len(sources):
+        return sources, queries
+    keep = set(random.Random(seed).sample(sorted(sources), n))
+    return sorted(keep), [q for q in queries if any(r in keep for r in q.relevant)]
+
+
+def evaluate(
+    index,
+    queries_file: str | Path,
+    corpus: str | Path,
+    *,
+    k: int = 10,
+    baselines: bool = False,
+    sample: int | None = None,
+    seed: int = 0,
+    progress: Callable | None = None,
+) -> dict:
+    """Index the corpus (incrementally), run every query like `shotdex search`, and score it."""
+    from ..render import discover
+
+    queries = load_queries(queries_file, corpus)
+    sources = discover([str(corpus)]).sources
+    sources, queries = sample_sources(sources, queries, sample, seed)
+    add_report = index.add(sources, progress=progress)
+    present = set(sources)
+    missing = [q.id for q in queries if not any(r in present for r in q.relevant)]
+    scored = [q for q in queries if q.id not in set(missing)]
+    kinds = _kinds(index)
+    rankings, latencies, per_query = [], [], []
+    for q in scored:
+        t0 = time.perf_counter()
+        hits = index.search(text=q.query, image=q.image, k=max(k, DEPTH))
+        ms = (time.perf_counter() - t0) * 1000
+        ranking = [h.source for h in hits]
+        rankings.append(ranking)
+        latencies.append(ms)
+        per_query.append({"id": q.id, "rank": first_rank(ranking, q.relevant), "latency_ms": round(ms, 2)})
+    relevants = [q.relevant for q in scored]
+    result = {"queries": len(scored), **rank_metrics(rankings, relevants, k)}
+    result["latency_ms"] = {"p50": _percentile(latencies, 50), "p95": _percentile(latencies, 95)}
+    result["by_kind"] = _by_kind(scored, rankings, kinds, k)
+    if baselines:
+        from .baselines import run_baselines
+
+        result["baselines"] = run_baselines(index, scored, k)
+    result["missing"] = {"count": len(missing), "ids": missing}
+    result["per_query"] = per_query
+    result["_curve"] = recall_curve(rankings, relevants)
+    result["_corpus"] = {"sources": len(sources), "failed": len(add_report.failed), "tiles": index.stats().tiles}
+    return result
+
+
+def _kinds(index) -> dict[str, str]:
+    return {s: row["kind"] for s, row in index.store.source_rows(["kind"]).items()}
+
+
+def _by_kind(queries, rankings, kinds, k) -> dict:
+    groups: dict[str, tuple[list, list]] = {}
+    for q, ranking in zip(queries, rankings):
+        kind = next((kinds[r] for r in q.relevant if r in kinds), "unknown")
+        groups.setdefault(kind, ([], []))
+        groups[kind][0].append(ranking)
+        groups[kind][1].append(q.relevant)
+    if len(groups) < 2:
+        return {}
+    return {kind: {"queries": len(r), **rank_metrics(r, rel, k)} for kind, (r, rel) in sorted(groups.items())}
+
+
+def plot_recall(result: dict, out: str | Path, title: str) -> None:
+    """Recall@k for k = 1..20, shotdex and each baseline, on one chart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = list(range(1, DEPTH + 1))
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    ax.plot(ks, result["_curve"], marker="o", lw=2.2, label="shotdex (default)")
+    for name, b in (result.get("baselines") or {}).items():
+        ax.plot(ks, b["_curve"], marker=".", lw=1.2, ls="--", label=name)
+    ax.set_xlabel("k (results looked at)")
+    ax.set_ylabel("Recall@k")
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks([1, 5, 10, 15, 20])
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{title}: Recall@k ({result['queries']} queries)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)

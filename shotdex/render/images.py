@@ -1,0 +1,70 @@
+"""Raster images (chart PNG/JPEG, rendered charts, PDF pages) as tiles; size checked before decoding."""
+
+from __future__ import annotations
+
+import io
+
+from ..errors import RenderError
+from .tiling import Job, positions
+
+__all__ = ["check_image_size", "load_image", "tile_image"]
+
+
+def check_image_size(source: str, width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise RenderError(source, f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise RenderError(
+            source,
+            f"image is {width}x{height} = {width * height:,} pixels, over max_image_pixels={max_pixels:,}; refused before decoding",
+        )
+
+
+def load_image(source: str, data: bytes | None, max_pixels: int):
+    """Open an image file (or bytes), read its header size, refuse it if too big, then decode to RGB.
+
+    PIL's Image.open reads only the header, so a decompression bomb is refused without being decoded.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(data) if data is not None else source)
+    except UnidentifiedImageError:
+        raise RenderError(source, "not a readable image (unknown or corrupt format)") from None
+    except Image.DecompressionBombError as e:
+        raise RenderError(source, f"image refused as a decompression bomb: {e}") from None
+    except OSError as e:
+        raise RenderError(source, f"cannot read image: {e}") from None
+    check_image_size(source, img.width, img.height, max_pixels)
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise RenderError(source, f"corrupt image data: {e}") from None
+    if img.mode in ("RGBA", "LA", "P", "PA"):
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, "white")
+        canvas.paste(rgba, mask=rgba.split()[-1])
+        return canvas
+    return img.convert("RGB")
+
+
+def tile_image(job: Job, img, *, page: int = 0, text: str = "", label: str = "") -> None:
+    """Add an image as tiles: wider than a tile -> scaled down to tile width; taller than a tile ->
+    overlapping vertical tiles of tile height. Small images are kept as they are (no padding)."""
+    from PIL import Image
+
+    s = job.settings
+    max_w = round(s.tile_width * s.device_scale)
+    max_h = round(s.tile_height * s.device_scale)
+    if img.width > max_w:
+        img = img.resize((max_w, max(1, round(img.height * max_w / img.width))), Image.LANCZOS)
+    if img.height <= max_h:
+        job.add(img, page=page, text=text, label=label)
+        return
+    overlap = round(s.tile_overlap * s.device_scale)
+    starts, capped = positions(img.height, max_h, overlap, job.room)
+    for y in starts:
+        job.add(img.crop((0, y, img.width, y + max_h)), x=0, y=y, w=img.width, h=max_h,
+                page_width=img.width, page_height=img.height, page=page, text=text, label=label)
+    if capped:
+        job.cap(f"image is {img.height} px tall")

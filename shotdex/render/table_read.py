@@ -1,0 +1,205 @@
+"""Reading tables (CSV/TSV, XLSX, JSON records, Parquet) into a bounded number of rows of strings.
+
+Each reader reads only the rows that can be shown (`limit`) and reports how many there were in all,
+so a 1,000,000-row file costs seconds and little memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass
+
+from ..errors import RenderError
+from .decode import open_text
+from .discover import suffix_of
+
+__all__ = ["Sheet", "read_table", "sniff_delimiter", "cell_text", "DELIMITERS"]
+
+DELIMITERS = [",", "\t", ";", "|", "#"]
+MAX_CELL_CHARS = 400
+csv.field_size_limit(1 << 24)
+
+
+@dataclass
+class Sheet:
+    """One table: header, the rows read, how many rows and columns the source has."""
+
+    name: str  # sheet name for workbooks, "" otherwise
+    header: list[str]
+    rows: list[list[str]]
+    total_rows: int
+    total_cols: int
+    index: int = 0
+
+
+def cell_text(value) -> str:
+    """A cell as the text shown: numbers without float noise, dates in ISO form, long cells cut."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value != value:
+            return ""
+        text = str(int(value)) if value.is_integer() and abs(value) < 1e15 else format(value, ".10g")
+    elif isinstance(value, _dt.datetime):
+        text = value.date().isoformat() if value.time() == _dt.time() else value.isoformat(sep=" ")
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = str(value)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) > MAX_CELL_CHARS:
+        text = text[: MAX_CELL_CHARS - 1] + "\u2026"
+    return text
+
+
+def _shape(source: str, name: str, rows: list[list], total: int, max_cols: int, index=0) -> Sheet:
+    """First row as header; rows padded to one width; columns beyond max_cols dropped (counted)."""
+    if not rows:
+        raise RenderError(source, f"no rows{' in sheet ' + name if name else ''}")
+    width = max(len(r) for r in rows)
+    header = [cell_text(c) for c in rows[0]] + [""] * (width - len(rows[0]))
+    header = [h if h else f"column {i + 1}" for i, h in enumerate(header)]
+    body = [[cell_text(c) for c in r] + [""] * (width - len(r)) for r in rows[1:]]
+    keep = min(width, max_cols)
+    return Sheet(name, header[:keep], [r[:keep] for r in body], max(0, total - 1), width, index)
+
+
+def sniff_delimiter(sample: str, preferred: str = ",") -> str:
+    """The candidate that splits the first lines into the same number (>1) of fields most often."""
+    lines = [ln for ln in sample.splitlines()[:60] if ln.strip()]
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # probably cut mid-line
+    best, best_score = preferred, (0.0, 0)
+    for delim in sorted(DELIMITERS, key=lambda d: d != preferred):
+        counts = [len(r) for r in csv.reader(lines, delimiter=delim)]
+        if not counts:
+            continue
+        mode = max(set(counts), key=counts.count)
+        if mode < 2:
+            continue
+        score = (counts.count(mode) / len(counts), mode)
+        if score[0] > best_score[0] + 1e-9 or (abs(score[0] - best_score[0]) < 1e-9 and score[1] > best_score[1]):
+            best, best_score = delim, score
+    return best
+
+
+def _read_delimited(source: str, limit: int, max_cols: int, warnings: list[str]) -> list[Sheet]:
+    preferred = "\t" if suffix_of(source) == ".tsv" else ","
+    with open_text(source, warnings) as f:
+        sample = f.read(64 * 1024)
+        f.seek(0)
+        delim = sniff_delimiter(sample, preferred)
+        reader = csv.reader(f, delimiter=delim)
+        rows, total = [], 0
+        try:
+            for row in reader:
+                if not row or not any(c.strip() for c in row):
+                    continue
+                total += 1
+                if total <= limit + 1:
+                    rows.append(row)
+        except csv.Error as e:
+            raise RenderError(source, f"malformed CSV at line {reader.line_num}: {e}") from None
+    return [_shape(source, "", rows, total, max_cols)]
+
+
+def _read_xlsx(source: str, limit: int, max_cols: int, warnings: list[str]) -> list[Sheet]:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(source, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+        raise RenderError(source, f"not a readable XLSX workbook ({type(e).__name__}: {e})") from None
+    sheets = []
+    try:
+        for index, ws in enumerate(wb.worksheets):
+            rows, total = [], 0
+            for row in ws.iter_rows(values_only=True):
+                if row is None or all(c is None or c == "" for c in row):
+                    continue
+                total += 1
+                if total <= limit + 1:
+                    row = list(row)
+                    while row and (row[-1] is None or row[-1] == ""):
+                        row.pop()
+                    rows.append(row)
+            if not rows:
+                warnings.append(f"{source}: sheet {ws.title!r} is empty; skipped")
+                continue
+            sheets.append(_shape(source, ws.title, rows, total, max_cols, index))
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise RenderError(source, f"corrupt XLSX workbook ({type(e).__name__}: {e})") from None
+    finally:
+        wb.close()
+    if not sheets:
+        raise RenderError(source, "workbook has no rows in any sheet")
+    return sheets
+
+
+def _read_json(source: str, limit: int, max_cols: int, warnings: list[str]) -> list[Sheet]:
+    with open_text(source, warnings) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise RenderError(source, f"invalid JSON: {e}") from None
+    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+        data = next(iter(data.values()))
+    if not isinstance(data, list) or not data:
+        raise RenderError(source, "JSON is not a non-empty list of records")
+    if all(isinstance(r, dict) for r in data):
+        keys: dict[str, None] = {}
+        for r in data[: limit + 1]:
+            keys.update(dict.fromkeys(r))
+        header = list(keys)
+        rows = [header] + [[r.get(k) for k in header] for r in data[:limit]]
+    elif all(isinstance(r, list) for r in data):
+        rows = data[: limit + 1]
+    else:
+        raise RenderError(source, "JSON is not a list of records (objects or arrays)")
+    total = len(data) + (1 if rows[0] is not data[0] else 0)
+    return [_shape(source, "", rows, total, max_cols)]
+
+
+def _read_parquet(source: str, limit: int, max_cols: int, warnings: list[str]) -> list[Sheet]:
+    try:
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(source)
+        names = pf.schema_arrow.names
+        batch = next(pf.iter_batches(batch_size=max(1, limit), columns=names[:max_cols]), None)
+        records = batch.to_pylist() if batch is not None else []
+        total = pf.metadata.num_rows
+    except (OSError, ValueError, StopIteration) as e:
+        raise RenderError(source, f"not a readable Parquet file ({type(e).__name__}: {e})") from None
+    except Exception as e:  # pyarrow raises ArrowInvalid etc. (subclasses of ValueError mostly)
+        raise RenderError(source, f"not a readable Parquet file ({type(e).__name__}: {e})") from None
+    rows = [names[:max_cols]] + [[r.get(k) for k in names[:max_cols]] for r in records]
+    sheet = _shape(source, "", rows, total + 1, max_cols)
+    sheet.total_cols = len(names)
+    return [sheet]
+
+
+_READERS = {
+    ".csv": _read_delimited,
+    ".tsv": _read_delimited,
+    ".xlsx": _read_xlsx,
+    ".json": _read_json,
+    ".parquet": _read_parquet,
+}
+
+
+def read_table(source: str, limit: int, max_cols: int, warnings: list[str]) -> list[Sheet]:
+    """Sheets of the table source, each with at most `limit` body rows and `max_cols` columns."""
+    if os.path.getsize(source) == 0:
+        raise RenderError(source, "empty file")
+    reader = _READERS.get(suffix_of(source))
+    if reader is None:
+        raise RenderError(source, f"no table reader for {suffix_of(source)!r}")
+    return reader(source, limit, max_cols, warnings)
