@@ -15,7 +15,7 @@ import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from ..errors import EmbedderError, TesseractNotFound
 from .base import Word
@@ -164,7 +164,7 @@ class _ApiEngine:
         api = getattr(self._local, "api", None)
         if api is None:
             t = self._mod
-            api = t.PyTessBaseAPI(path=self._path, lang=LANG, oem=t.OEM(OEM), psm=t.PSM(PSM))
+            api = t.PyTessBaseAPI(path=self._path, lang=LANG, oem=t.OEM.LSTM_ONLY, psm=t.PSM.AUTO)
             self._local.api = api
             with self._lock:
                 self._apis.append(api)
@@ -174,6 +174,7 @@ class _ApiEngine:
         api = self._api()
         api.SetImage(_gray(image))
         api.SetSourceResolution(96)  # a screenshot at 1x; stops "Invalid resolution" guessing
+        api.Recognize()  # releases the GIL (GetTSVText alone would recognise holding it)
         return _parse_tsv(api.GetTSVText(0))
 
     def close(self) -> None:
@@ -233,7 +234,24 @@ class OcrPool:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="shotdex-ocr")
         return list(self._pool.map(self._engine.read, images))
 
+    def iter_read(self, images: Sequence["Image"]) -> Iterator[Reading]:
+        """The readings in order, each yielded as soon as it (and those before it) are done, so the
+        caller can embed one text while the workers read the next tiles."""
+        if len(images) <= 1 or self.workers == 1:
+            yield from (self._engine.read(im) for im in images)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="shotdex-ocr")
+        futures = [self._pool.submit(self._engine.read, im) for im in images]
+        try:
+            for f in futures:
+                yield f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+
     def close(self) -> None:
+        """Stop the worker threads and free the Tesseract instances."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

@@ -20,9 +20,8 @@ from .base import file_hash, l2_normalize
 
 __all__ = ["SentenceModel", "default_model_dir", "load_sentence_model"]
 
-# How long texts become one vector. Part of the reader's fingerprint: changing it changes vectors.
-WINDOW_SCHEME = "win{size}:head-line:token-mean"
 HEADER_MAX_FRACTION = 4  # the repeated first line takes at most 1/4 of a window
+COMBINE = ("tokens", "windows")  # how a long text's windows become one vector (see SentenceModel)
 
 
 def default_model_dir() -> Path | None:
@@ -34,6 +33,26 @@ def default_model_dir() -> Path | None:
         return None
     folder = Path(list(spec.submodule_search_locations)[0]) / "model"
     return folder if (folder / "model.safetensors").exists() else None
+
+
+_BLAS: list = []
+
+
+def _one_blas_thread():
+    """BLAS limited to one thread: on two cores OpenBLAS's threads spin against the OCR workers (and
+    any other process) and made a batch 2x slower, a query 20x slower at p95, than one thread."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController())
+        except ImportError:
+            _BLAS.append(None)
+    if _BLAS[0] is None:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def _read_json(path: Path) -> dict:
@@ -175,10 +194,12 @@ class _TorchEncoder:
 class SentenceModel:
     """Text -> L2-normalised vector. Texts over the window are split, never silently cut.
 
-    A long text becomes windows of at most `max_len` tokens; each window after the first repeats the
-    text's first line (a table's caption or header row) so that every window keeps its context. The
-    tile's one vector is the mean of all windows' token states (the first line counted once), i.e.
-    mean pooling extended over the whole text, then L2-normalised.
+    A long text becomes windows of at most `window` tokens (default: the model's max_seq_length);
+    each window after the first repeats the text's first line (a table's caption or header row) so
+    that every window keeps its context. combine="tokens" (default) pools all windows' token states
+    into one mean (the repeated line and special tokens of later windows left out, so each token
+    counts once): mean pooling extended over the whole text. combine="windows" averages the
+    windows' normalised vectors instead. The result is L2-normalised.
     """
 
     def __init__(self, source: str | os.PathLike, *, device: str | None = None, numpy_ok: bool = True):
@@ -195,7 +216,8 @@ class SentenceModel:
         pooling = _read_json(folder / "1_Pooling" / "config.json")
         self.pooling = "cls" if pooling.get("pooling_mode_cls_token") else "mean"
         st = _read_json(folder / "sentence_bert_config.json")
-        self.max_len = int(st.get("max_seq_length") or min(512, int(config.get("max_position_embeddings", 512))))
+        self.max_positions = int(config.get("max_position_embeddings", 512))
+        self.max_len = int(st.get("max_seq_length") or min(512, self.max_positions))
         weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model*.bin"))
         if not weights:
             raise EmbedderError(f"no model weights in {folder}")
@@ -240,13 +262,16 @@ class SentenceModel:
                 return full[:i], full[i + len(bare) :]
         return [], []
 
-    @property
-    def window_scheme(self) -> str:
-        return WINDOW_SCHEME.format(size=self.max_len)
+    def scheme(self, window: int | None = None, combine: str = "tokens") -> str:
+        """The windowing of long texts as a string (for fingerprints: it changes vectors)."""
+        return f"win{window or self.max_len}:head-line:{combine}"
 
-    def windows(self, text: str) -> list[tuple[list[int], int]]:
+    def windows(self, text: str, window: int | None = None) -> list[tuple[list[int], int]]:
         """Token id windows of a text, each with how many leading body tokens repeat the header."""
-        room = self.max_len - len(self._prefix) - len(self._suffix)
+        size = window or self.max_len
+        if not 8 <= size <= self.max_positions:
+            raise EmbedderError(f"window {size} outside 8..{self.max_positions} tokens")
+        room = size - len(self._prefix) - len(self._suffix)
         ids = self.tokenizer.encode(text, add_special_tokens=False).ids
         if len(ids) <= room:
             return [(self._prefix + ids + self._suffix, 0)]
@@ -275,13 +300,21 @@ class SentenceModel:
                 out[i] = states[r, : len(seqs[i])]
         return out
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 16) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 16, window: int | None = None, combine: str = "tokens"
+    ) -> np.ndarray:
         """(n, dim) float32 L2-normalised vectors; long texts pooled over all their windows."""
+        if combine not in COMBINE:
+            raise EmbedderError(f"unknown combine {combine!r}; known: {', '.join(COMBINE)}")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        plans = [self.windows(t) for t in texts]
+        plans = [self.windows(t, window) for t in texts]
         flat = [w for plan in plans for w in plan]
-        states = self._states([ids for ids, _ in flat], batch_size)
+        if self.backend == "numpy":
+            with _one_blas_thread():
+                states = self._states([ids for ids, _ in flat], batch_size)
+        else:
+            states = self._states([ids for ids, _ in flat], batch_size)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         k = 0
         n_pre, n_suf = len(self._prefix), len(self._suffix)
@@ -289,6 +322,11 @@ class SentenceModel:
             if self.pooling == "cls" or len(plan) == 1:
                 st = states[k]
                 out[row] = st[0] if self.pooling == "cls" else st.mean(0)
+                k += len(plan)
+                continue
+            if combine == "windows":
+                vecs = [states[k + j][0] if self.pooling == "cls" else states[k + j].mean(0) for j in range(len(plan))]
+                out[row] = l2_normalize(np.stack(vecs)).mean(0)
                 k += len(plan)
                 continue
             total = np.zeros(self.dim, dtype=np.float64)

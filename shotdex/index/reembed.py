@@ -25,8 +25,9 @@ def reembed(store: Store, embedder, progress=None, batch: int = 64) -> int:
     total = source.count_rows()
     new = store.db.create_table(name, schema=tiles_schema(embedder.dim))
     done = 0
-    for rb in source.to_lance().to_batches(batch_size=batch):
-        rows = rb.to_pylist()
+    for offset in range(0, total, batch):
+        # The old table does not change during the run (the writer lock is held), so pages are stable.
+        rows = source.search().offset(offset).limit(batch).to_arrow().to_pylist()
         images = [decode_image(r["image"]) for r in rows]
         embs = embedder.embed_tiles(images, hints=[r["true_text"] for r in rows])
         for r, e in zip(rows, embs):

@@ -10,6 +10,7 @@ from .store import Store, sql_str
 
 __all__ = ["Hit", "FUSION", "fuse", "search_store", "snippet"]
 
+EF = 100  # HNSW search breadth: recall@10 ~0.97 at 100k rows (benchmarks/index_speed.py)
 _COLUMNS = ["id", "source", "kind", "page", "tile", "x", "y", "w", "h", "label", "text"]
 
 
@@ -65,7 +66,10 @@ def fuse(vec: dict[str, float], text: dict[str, float], fusion: Fusion = FUSION)
         return dict(vec)
     if not vec:
         return dict(text)
-    nv, nt = _norm(vec), _norm(text)
+    top = max(text.values())
+    nv = _norm(vec)
+    # BM25 scores start at zero: scale by the best, so the weakest match still beats no match.
+    nt = {k: v / top for k, v in text.items()} if top > 0 else {k: 0.0 for k in text}
     a = fusion.text_weight
     return {
         k: (1 - a) * nv.get(k, fusion.floor) + a * nt.get(k, fusion.floor) for k in set(nv) | set(nt)
@@ -125,7 +129,7 @@ def search_store(
     try:
         q = table.search(vector, vector_column_name="vector").distance_type("cosine")
         if store.has_ann():
-            q = q.nprobes(32).refine_factor(10)
+            q = q.ef(EF)
         if flt:
             q = q.where(flt, prefilter=True)
         vec_rows = q.limit(depth).select(_COLUMNS).to_list()

@@ -106,6 +106,32 @@ def _origin(url: str) -> str:
     return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
 
 
+# Playwright's sync API allows one driver per thread; Renderers in the same thread share it.
+_DRIVERS: dict[int, list] = {}
+
+
+def _acquire_driver():
+    from playwright.sync_api import sync_playwright
+
+    key = threading.get_ident()
+    entry = _DRIVERS.get(key)
+    if entry is None:
+        entry = _DRIVERS[key] = [sync_playwright().start(), 0]
+    entry[1] += 1
+    return entry[0]
+
+
+def _release_driver() -> None:
+    key = threading.get_ident()
+    entry = _DRIVERS.get(key)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] <= 0:
+        del _DRIVERS[key]
+        _quietly(entry[0].stop)
+
+
 class Browser:
     """One Chromium, one context, one page; started lazily, restarted after a crash or a kill."""
 
@@ -137,10 +163,8 @@ class Browser:
             return
         self.close()
         executable = find_chromium(self.chromium_arg)
-        from playwright.sync_api import sync_playwright
-
         s = self.settings
-        self._pw = sync_playwright().start()
+        self._pw = _acquire_driver()
         self._browser = self._pw.chromium.launch(
             executable_path=executable, headless=True, args=LAUNCH_FLAGS + [self._marker]
         )
@@ -174,7 +198,7 @@ class Browser:
             if obj is not None:
                 _quietly(obj.close)
         if self._pw is not None:
-            _quietly(self._pw.stop)
+            _release_driver()
         self._pw = self._browser = self._context = self._page = None
 
     def restart(self) -> None:
@@ -233,14 +257,14 @@ class Browser:
             self.refused.append(f"{url} ({e})")
         else:
             self.refused.append(url)
-        _quietly(route.abort)
+        _abort(route)
 
     def _serve_file(self, route, url: str) -> None:
         rel = unquote(urlsplit(url).path).lstrip("/")
         path = os.path.realpath(os.path.join(self._folder, rel))
         if os.path.commonpath([path, self._folder]) != self._folder or not os.path.isfile(path):
             self.refused.append(url)
-            return _quietly(route.abort)
+            return _abort(route)
         mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
         with open(path, "rb") as f:
             body = f.read()
@@ -258,10 +282,16 @@ class Browser:
                 # private addresses); only the allow_private setting lets them through.
                 if not self.settings.allow_private:
                     self.refused.append(f"redirect to another origin refused: {target}")
-                    return _quietly(route.abort)
+                    return _abort(route)
                 if route.request.is_navigation_request():
                     self._url_origin = _origin(target)
         route.fulfill(response=response)
+
+
+def _abort(route) -> None:
+    # 'aborted' (net::ERR_ABORTED) rather than 'failed': a refused navigation (meta refresh, link
+    # target) then leaves the current document in place instead of committing an error page.
+    _quietly(lambda: route.abort("aborted"))
 
 
 def _quietly(fn) -> None:

@@ -45,7 +45,6 @@ KIND_BY_SUFFIX: dict[str, str] = {
     ".rb": "text",
     ".sh": "text",
     ".sql": "text",
-    ".css": "text",
     ".toml": "text",
     ".yaml": "text",
     ".yml": "text",

@@ -32,7 +32,9 @@ def load_image(source: str, data: bytes | None, max_pixels: int):
     except UnidentifiedImageError:
         raise RenderError(source, "not a readable image (unknown or corrupt format)") from None
     except Image.DecompressionBombError as e:
-        raise RenderError(source, f"image refused as a decompression bomb: {e}") from None
+        raise RenderError(
+            source, f"image is over max_image_pixels={max_pixels:,} (a decompression bomb?); refused before decoding"
+        ) from None
     except OSError as e:
         raise RenderError(source, f"cannot read image: {e}") from None
     check_image_size(source, img.width, img.height, max_pixels)

