@@ -294,7 +294,8 @@ def eval_(
 def main() -> None:
     """Console entry point: the one place errors become messages and exit codes."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # returns typer.Exit's code in this mode
+        sys.exit(rc if isinstance(rc, int) else 0)
     except ShotdexError as exc:
         _err(f"error: {exc}")
         sys.exit(exc.exit_code)

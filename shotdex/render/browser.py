@@ -142,6 +142,7 @@ class Browser:
         self._browser = None
         self._context = None
         self._page = None
+        self._cdp = None
         self._marker = f"--shotdex-run={uuid.uuid4().hex}"
         self._lock = threading.Lock()
         # what the route handler lets through for the current source
@@ -186,6 +187,7 @@ class Browser:
             self._context.route_web_socket("**/*", lambda ws: ws.close())
         self._page = self._context.new_page()
         self._page.on("dialog", lambda d: _quietly(d.dismiss))
+        self._cdp = self._context.new_cdp_session(self._page)
         self.killed = False
 
     def _on_page(self, page) -> None:
@@ -199,7 +201,7 @@ class Browser:
                 _quietly(obj.close)
         if self._pw is not None:
             _release_driver()
-        self._pw = self._browser = self._context = self._page = None
+        self._pw = self._browser = self._context = self._page = self._cdp = None
 
     def restart(self) -> None:
         self.kill()
@@ -230,6 +232,21 @@ class Browser:
             if marker in cmd and b"--type=" not in cmd:
                 pids.append(int(entry))
         return pids
+
+    def screenshot(self) -> bytes:
+        """PNG of the current viewport. Straight CDP: about half the time of page.screenshot(), which
+        adds round trips for its caret/animation options (our pages freeze those themselves)."""
+        from base64 import b64decode
+
+        page = self.page
+        if self._cdp is None:
+            return page.screenshot(animations="disabled", caret="hide", type="png")
+        shot = self._cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True})
+        return b64decode(shot["data"])
+
+    def freeze(self) -> None:
+        """Stop CSS animations and transitions and hide the caret on a loaded page (any origin)."""
+        self.page.evaluate(_FREEZE_JS)
 
     def watchdog(self, seconds: float) -> threading.Timer:
         """A started timer that kills Chromium if the current source takes longer than `seconds`."""
@@ -286,6 +303,17 @@ class Browser:
                 if route.request.is_navigation_request():
                     self._url_origin = _origin(target)
         route.fulfill(response=response)
+
+
+_FREEZE_JS = """() => {
+  const style = document.createElement('style');
+  style.textContent = '*, *::before, *::after { animation-play-state: paused !important; transition: none !important; caret-color: transparent !important; }';
+  (document.head || document.documentElement).appendChild(style);
+  for (const a of document.getAnimations ? document.getAnimations() : []) {
+    try { const t = a.effect && a.effect.getComputedTiming(); if (t && isFinite(t.endTime)) a.finish(); else a.cancel(); } catch (e) {}
+  }
+  if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+}"""
 
 
 def _abort(route) -> None:

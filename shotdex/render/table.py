@@ -107,8 +107,7 @@ def _render_part(job: Job, caption: str, header, rows, page_index: int, label: s
             break
         rows_label = f"rows {a + 1}-{b} of {total_rows}" if rows else "no rows"
         page.evaluate(_SLICE_JS, [a, b, rows_label])
-        data = page.screenshot(clip={"x": 0, "y": 0, "width": s.tile_width, "height": s.tile_height},
-                               animations="disabled", caret="hide", type="png")
+        data = job.browser.screenshot()
         y = laid["rows"][a][0] - laid["bodyTop"] if rows else 0
         text = " ".join([caption, rows_label, head_text] + [" ".join(r) for r in rows[a:b]])
         job.add(open_png(data, *px), x=0, y=y, w=s.tile_width, h=s.tile_height,

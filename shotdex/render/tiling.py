@@ -158,7 +158,7 @@ def capture_page(job: Job, page=None, *, page_index: int = 0, label: str = "", w
         # texture-size limit since only one viewport is ever drawn.
         if len(starts) > 1:
             y = int(page.evaluate(_SCROLL_JS, y))
-        data = page.screenshot(animations="disabled", caret="hide", type="png")
+        data = job.browser.screenshot()
         job.add(
             open_png(data, px_w, px_h), x=0, y=y, w=s.tile_width, h=s.tile_height,
             page_width=max(width, s.tile_width),

@@ -44,6 +44,7 @@ def _settle(job: Job, url: str) -> None:
             cdp.send("Emulation.setScriptExecutionDisabled", {"value": True})
         finally:
             cdp.detach()
+    job.browser.freeze()
     refused = [r for r in job.browser.refused if "refused" in r]
     if response is None:
         raise RenderError(job.source, "page did not load" + (f": {refused[0]}" if refused else ""))
