@@ -86,6 +86,7 @@ def main() -> None:
     from shotdex.embed.ocr import OcrPool, _has_tesserocr, choose_engine, ocr_config
     from shotdex.settings import Settings
 
+    load_before = os.getloadavg()[0]
     tiles = make_tiles(args.tiles)
     n = len(tiles)
     rows: list[tuple[str, str]] = []
@@ -150,7 +151,9 @@ def main() -> None:
         "## Embedder speed (`benchmarks/embed_speed.py`)",
         "",
         f"{n} drawn 1024x768 tiles, {args.runs} runs each, median (min, max); {os.cpu_count()} cores; "
-        f"OCR `{ocr_config()}`; default engine `{choose_engine()}`.",
+        f"OCR `{ocr_config()}`; default engine `{choose_engine()}`; 1-min load average {load_before:.1f} "
+        f"before, {os.getloadavg()[0]:.1f} after (above ~0.5, other processes share the cores and the "
+        "2-worker figures and the ratio fall).",
         "",
         "| measure | value |",
         "| --- | --- |",

@@ -372,3 +372,11 @@ def test_numpy_bert_matches_transformers_on_any_bert(tmp_path):
     assert model.backend == "numpy" and model.dim == 32
     texts = ["the cat", "python asyncio tasks search the page", "sales"]
     assert np.all(np.sum(model.encode(texts) * _reference(folder, texts), axis=1) > 0.9999)
+    # the transformers path (used for non-BERT sentence models) gives the same vectors, windows included
+    from shotdex.embed.sentence import SentenceModel
+
+    torch_model = SentenceModel(str(folder), numpy_ok=False)
+    assert torch_model.backend == "torch"
+    long = ["the table\n" + "cat dog sales revenue " * 40, *texts]
+    assert len(model.windows(long[0])) > 1
+    assert np.all(np.sum(model.encode(long) * torch_model.encode(long), axis=1) > 0.9999)

@@ -32,7 +32,7 @@ _MEASURE_JS = """() => {
   return {width: Math.ceil(t.getBoundingClientRect().width),
           cols: [...t.tHead.rows[0].cells].map(c => c.getBoundingClientRect().width)};
 }"""
-_FREEZE_JS = """(widths) => {
+_FREEZE_JS = """([widths, tileHeight, padBottom, total]) => {
   const t = document.querySelector('table');
   const cg = document.createElement('colgroup');
   for (const w of widths) { const c = document.createElement('col'); c.style.width = w + 'px'; cg.appendChild(c); }
@@ -40,8 +40,17 @@ _FREEZE_JS = """(widths) => {
   t.style.tableLayout = 'fixed';
   t.style.width = widths.reduce((a, b) => a + b, 0) + 'px';
   const body = t.tBodies[0].getBoundingClientRect();
-  return {bodyTop: body.top + window.scrollY,
-          rows: [...t.tBodies[0].rows].map(r => { const b = r.getBoundingClientRect(); return [b.top + window.scrollY, b.height]; }),
+  const rows = [...t.tBodies[0].rows].map(r => { const b = r.getBoundingClientRect(); return [b.top + window.scrollY, b.height]; });
+  // whole rows per tile, greedily; the first slice is shown right away (saves a round trip)
+  const avail = tileHeight - (body.top + window.scrollY) - padBottom;
+  const slices = []; let start = 0, used = 0;
+  rows.forEach(([_, h], i) => { if (used + h > avail && i > start) { slices.push([start, i]); start = i; used = 0; } used += h; });
+  slices.push([start, rows.length]);
+  const [a, b] = slices[0];
+  document.getElementById('slice').textContent =
+    'tbody tr{display:none} tbody tr:nth-child(n+' + (a + 1) + '):nth-child(-n+' + b + '){display:table-row}';
+  document.getElementById('rows').textContent = rows.length ? 'rows ' + (a + 1) + '-' + b + ' of ' + total : 'no rows';
+  return {bodyTop: body.top + window.scrollY, rows, slices, avail,
           pageHeight: document.documentElement.scrollHeight};
 }"""
 _SLICE_JS = """([a, b, label]) => {
@@ -74,39 +83,30 @@ def _groups(widths: list[float], avail: float) -> list[list[int]]:
     return groups
 
 
-def _slices(rows: list[list[float]], avail: float) -> list[tuple[int, int]]:
-    out, start, used = [], 0, 0.0
-    for i, (_, h) in enumerate(rows):
-        if used + h > avail and i > start:
-            out.append((start, i))
-            start, used = i, 0.0
-        used += h
-    out.append((start, len(rows)))
-    return out
-
-
 def _render_part(job: Job, caption: str, header, rows, page_index: int, label: str, total_rows: int,
-                 loaded: bool = False) -> int:
-    """Lay out one table part and capture row slices; returns how many body rows were shown."""
+                 measured: dict | None = None) -> int:
+    """Lay out one table part and capture row slices; returns how many body rows were shown.
+    `measured`: the part is already loaded and measured (single-group tables)."""
     s = job.settings
     page = job.page
-    if not loaded:
+    if measured is None:
         page.set_content(table_html(caption, header, rows), wait_until="load")
-    measured = page.evaluate(_MEASURE_JS)
-    laid = page.evaluate(_FREEZE_JS, measured["cols"])
-    avail = s.tile_height - laid["bodyTop"] - _PAD_BOTTOM
-    slices = _slices(laid["rows"], avail) if rows else [(0, 0)]
+        measured = page.evaluate(_MEASURE_JS)
+    laid = page.evaluate(_FREEZE_JS, [measured["cols"], s.tile_height, _PAD_BOTTOM, total_rows])
+    avail = laid["avail"]
+    slices = [tuple(x) for x in laid["slices"]] if rows else [(0, 0)]
     if any(sum(h for _, h in laid["rows"][a:b]) > avail for a, b in slices if b - a == 1):
         job.warn("a row is taller than a tile and is cut")
     px = (round(s.tile_width * s.device_scale), round(s.tile_height * s.device_scale))
     shown = 0
     head_text = " ".join(header)
-    for a, b in slices:
+    for n, (a, b) in enumerate(slices):
         if job.room == 0:
             job.cap()
             break
         rows_label = f"rows {a + 1}-{b} of {total_rows}" if rows else "no rows"
-        page.evaluate(_SLICE_JS, [a, b, rows_label])
+        if n:
+            page.evaluate(_SLICE_JS, [a, b, rows_label])
         data = job.browser.screenshot()
         y = laid["rows"][a][0] - laid["bodyTop"] if rows else 0
         text = " ".join([caption, rows_label, head_text] + [" ".join(r) for r in rows[a:b]])
@@ -145,7 +145,8 @@ def _render_sheet(job: Job, sheet: Sheet, name: str, part: int) -> int:
     # lay out all columns once to learn their wrapped widths
     page = job.page
     page.set_content(table_html(base_caption, sheet.header, rows), wait_until="load")
-    widths = page.evaluate(_MEASURE_JS)["cols"]
+    measured = page.evaluate(_MEASURE_JS)
+    widths = measured["cols"]
     avail = s.tile_width - 2 * _PAD_X
     groups = [list(range(ncols))] if sum(widths) <= avail else _groups(widths, avail)
     shown_min = len(rows)
@@ -163,7 +164,7 @@ def _render_sheet(job: Job, sheet: Sheet, name: str, part: int) -> int:
         part_rows = [[r[c] for c in cols] for r in rows]
         page_index = sheet.index if len(groups) == 1 else part
         shown = _render_part(job, caption, header, part_rows, page_index, label, sheet.total_rows,
-                             loaded=len(groups) == 1)
+                             measured=measured if len(groups) == 1 else None)
         shown_min = min(shown_min, shown)
         part += 1
     if shown_min < sheet.total_rows:

@@ -63,7 +63,10 @@ def open_png(data: bytes, width: int | None = None, height: int | None = None):
     """Decode PNG bytes into an RGB image, padded with white to (width, height) when given."""
     from PIL import Image
 
-    img = Image.open(io.BytesIO(data)).convert("RGB")
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    if img.mode != "RGB":
+        img = img.convert("RGB")
     if width and height and img.size != (width, height):
         canvas = Image.new("RGB", (width, height), "white")
         canvas.paste(img, (0, 0))
