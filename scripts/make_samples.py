@@ -11,7 +11,7 @@ import json
 import os
 import textwrap
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples")
 
 
 def write(rel: str, text: str) -> None:
