@@ -49,7 +49,19 @@ def _progress(label: str):
     )
 
 
-def _print_failures(failed, warnings=()) -> None:
+def _short(source: str) -> str:
+    """A source as a person would type it: relative to the current folder when under it."""
+    import os
+
+    if "://" in source:
+        return source
+    rel = os.path.relpath(source)
+    return source if rel.startswith("..") else rel
+
+
+def _print_failures(failed, warnings=(), skipped=()) -> None:
+    for src, why in skipped:
+        _err(f"skipped: {src}: {why}")
     for src, why in warnings:
         _err(f"warning: {src}: {why}")
     for src, why in failed:
@@ -143,7 +155,7 @@ def index(
         idx.close()
     if as_json:
         typer.echo(json.dumps(dataclasses.asdict(report)))
-    _print_failures(report.failed, report.warnings)
+    _print_failures(report.failed, report.warnings, report.problems)
     typer.echo(report.summary(), err=as_json)
     raise typer.Exit(0 if report.ok else 1)
 
@@ -186,13 +198,19 @@ def search(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(box=None, show_edge=False)
-    for col in ("#", "score", "kind", "source", "snippet"):
-        table.add_column(col, overflow="fold" if col == "source" else "ellipsis", no_wrap=col == "snippet")
-    for h in hits:
-        where_in = f" (p{h.page + 1} t{h.tile + 1})"
-        table.add_row(str(h.rank), f"{h.score:.3f}", h.kind, h.source + where_in, h.snippet)
-    Console().print(table if hits else "no results")
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # piped: wide plain rows rather than squeezed columns
+    rows = [(str(h.rank), f"{h.score:.3f}", h.kind, f"{_short(h.source)} p{h.page + 1} t{h.tile + 1}", h.snippet) for h in hits]
+    src_w = min(60, max([len(r[3]) for r in rows] + [6]))
+    snip_w = max(10, console.width - src_w - 2 - 5 - 5 - 8)
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for name, width in (("#", 2), ("score", 5), ("kind", 5), ("source", src_w), ("snippet", snip_w)):
+        table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=width, max_width=width,
+                         justify="right" if name in ("#", "score") else "left")
+    for r in rows:
+        table.add_row(*r)
+    console.print(table if hits else "no results")
     if show is not None:
         _err(f"contact sheet: {show}")
 

@@ -36,6 +36,7 @@ class Settings:
     max_table_cells: int = 200_000
     chromium: str | None = None
     allow_private: bool = False
+    chromium_sandbox: bool | None = None  # None: Chromium's sandbox on, except as root (where it cannot run)
     # embedding
     device: str | None = None  # None: cuda, then mps, then cpu
     ocr_workers: int = 0  # 0: one per core

@@ -54,3 +54,37 @@ def test_sample_keeps_queries_of_sampled_sources_only(tmp_path):
     assert s1 == s2 and len(s1) == 10
     assert {q.relevant[0] for q in q1} == set(s1)
     assert q1 == q2
+
+
+def test_sample_with_relevant_share_mixes_asked_about_sources_and_distractors():
+    from shotdex.index.evaluate import EvalQuery
+
+    sources = [f"/c/{i}.html" for i in range(100)]
+    queries = [EvalQuery(str(i), "q", None, (f"/c/{i}.html",)) for i in range(20)]  # 20 asked-about pages
+    kept, qs = sample_sources(sources, queries, 12, seed=1, relevant_share=0.75)
+    asked = {f"/c/{i}.html" for i in range(20)}
+    assert len(kept) == 12 and len(asked & set(kept)) == 9 and len(qs) == 9
+    assert sample_sources(sources, queries, 12, seed=1, relevant_share=0.75) == (kept, qs)
+    # Too few distractors: the rest comes from the asked-about side, still n in all.
+    kept, _ = sample_sources(sources[:22], queries, 12, seed=1, relevant_share=0.25)
+    assert len(kept) == 12 and len(asked & set(kept)) == 10
+    with pytest.raises(QueryError):
+        sample_sources(sources, queries, 12, relevant_share=1.5)
+
+
+def test_include_globs_are_relative_to_the_corpus(tmp_path):
+    from shotdex.index.evaluate import prepare, select_sources
+
+    (tmp_path / "_images").mkdir()
+    (tmp_path / "_sources").mkdir()
+    for name in ("a.html", "_sources/a.txt", "_images/x_001.png", "_images/x_thumb.png", "notes.md"):
+        (tmp_path / name).write_text("x" if not name.endswith(".png") else "")
+    everything = [str(tmp_path / n) for n in ("a.html", "_sources/a.txt", "_images/x_001.png", "notes.md")]
+    assert select_sources(everything, tmp_path, None) == everything
+    assert select_sources(everything, tmp_path, ["*.html"]) == [str(tmp_path / "a.html")]
+    assert select_sources(everything, tmp_path, ["_images/*.png", "*.md"]) == [
+        str(tmp_path / "_images/x_001.png"), str(tmp_path / "notes.md")]
+    q = tmp_path / "q.jsonl"
+    q.write_text(json.dumps({"id": "1", "query": "x", "relevant": ["a.html"]}) + "\n")
+    sources, queries = prepare(q, tmp_path, include=["*.html"])
+    assert sources == [str(tmp_path / "a.html")] and [x.id for x in queries] == ["1"]

@@ -7,12 +7,13 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Callable
 
 from ..errors import QueryError
 
-__all__ = ["EvalQuery", "load_queries", "rank_metrics", "evaluate", "plot_recall"]
+__all__ = ["EvalQuery", "load_queries", "rank_metrics", "evaluate", "plot_recall", "prepare", "sample_sources", "select_sources"]
 
 DEPTH = 20  # rankings are this deep so Recall@k can be drawn for k = 1..20
 
@@ -95,12 +96,73 @@ def _percentile(values: list[float], p: float) -> float:
     return round(s[i], 2)
 
 
-def sample_sources(sources: list[str], queries: list[EvalQuery], n: int | None, seed: int = 0):
-    """Keep n sources (fixed seed) and the queries whose relevant sources are among them."""
+def select_sources(sources: list[str], corpus: str | Path, include: list[str] | None) -> list[str]:
+    """Keep the sources whose path relative to corpus matches one of the include globs (fnmatch).
+
+    `*` also crosses folders here, so `*.html` keeps every page and `_images/*.png` every image
+    there. None or an empty list keeps everything.
+    """
+    if not include:
+        return sources
+    root = Path(corpus).resolve()
+    out = []
+    for s in sources:
+        try:
+            rel = Path(s).resolve().relative_to(root).as_posix()
+        except ValueError:
+            continue
+        if any(fnmatch(rel, pat) for pat in include):
+            out.append(s)
+    return out
+
+
+def sample_sources(
+    sources: list[str],
+    queries: list[EvalQuery],
+    n: int | None,
+    seed: int = 0,
+    relevant_share: float | None = None,
+):
+    """Keep n sources (fixed seed) and the queries whose relevant sources are among them.
+
+    With relevant_share, round(n * share) sources are drawn from those that some query names as
+    relevant and the rest from the others (the distractors); without it, n are drawn uniformly.
+    Corpora whose relevant sources are a small part (web pages, gallery images) otherwise give a
+    sample with few queries.
+    """
     if not n or n >= len(sources):
         return sources, queries
-    keep = set(random.Random(seed).sample(sorted(sources), n))
+    rng = random.Random(seed)
+    if relevant_share is None:
+        keep = set(rng.sample(sorted(sources), n))
+    else:
+        if not 0.0 <= relevant_share <= 1.0:
+            raise QueryError("relevant_share must be between 0 and 1")
+        named = {r for q in queries for r in q.relevant}
+        rel = sorted(s for s in sources if s in named)
+        other = sorted(s for s in sources if s not in named)
+        n_rel = min(len(rel), round(n * relevant_share))
+        n_other = min(len(other), n - n_rel)
+        n_rel = min(len(rel), n - n_other)  # fill up from the relevant side when distractors run out
+        keep = set(rng.sample(rel, n_rel)) | set(rng.sample(other, n_other))
     return sorted(keep), [q for q in queries if any(r in keep for r in q.relevant)]
+
+
+def prepare(
+    queries_file: str | Path,
+    corpus: str | Path,
+    *,
+    sample: int | None = None,
+    seed: int = 0,
+    include: list[str] | None = None,
+    relevant_share: float | None = None,
+) -> tuple[list[str], list[EvalQuery]]:
+    """The sources to index and the queries to run: discover, filter by include, sample."""
+    from ..render import discover
+
+    queries = load_queries(queries_file, corpus)
+    sources = select_sources(discover([str(corpus)]).sources, corpus, include)
+    return sample_sources(sources, queries, sample, seed, relevant_share)
 
 
 def evaluate(
@@ -112,14 +174,18 @@ def evaluate(
     baselines: bool = False,
     sample: int | None = None,
     seed: int = 0,
+    include: list[str] | None = None,
+    relevant_share: float | None = None,
     progress: Callable | None = None,
 ) -> dict:
-    """Index the corpus (incrementally), run every query like `shotdex search`, and score it."""
-    from ..render import discover
+    """Index the corpus (incrementally), run every query like `shotdex search`, and score it.
 
-    queries = load_queries(queries_file, corpus)
-    sources = discover([str(corpus)]).sources
-    sources, queries = sample_sources(sources, queries, sample, seed)
+    include (globs relative to corpus), sample, seed and relevant_share choose the sources: see
+    prepare() and sample_sources(). Only the chosen sources are indexed and searched.
+    """
+    sources, queries = prepare(
+        queries_file, corpus, sample=sample, seed=seed, include=include, relevant_share=relevant_share
+    )
     add_report = index.add(sources, progress=progress)
     present = set(sources)
     missing = [q.id for q in queries if not any(r in present for r in q.relevant)]

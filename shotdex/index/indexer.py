@@ -15,6 +15,8 @@ from typing import Callable, Iterable
 
 from .store import Store, now
 
+BENIGN_SKIPS = ("hidden", "unknown ending")
+
 __all__ = ["AddReport", "ProgressEvent", "run_add", "tile_id", "encode_image", "decode_image"]
 
 
@@ -36,6 +38,12 @@ class AddReport:
     @property
     def ok(self) -> bool:
         return not self.failed and not self.interrupted
+
+    @property
+    def problems(self) -> list[tuple[str, str]]:
+        """Ignored entries worth a line of their own (symlink loops, pipes, unreadable folders), unlike
+        the hidden files and unknown endings that any real folder is full of."""
+        return [(p, why) for p, why in self.ignored if why not in BENIGN_SKIPS]
 
     def summary(self) -> str:
         return (
@@ -96,6 +104,7 @@ class _Plan:
         self.todo: list[tuple[str, int, float, dict | None]] = []
         touched: list[dict] = []
         known = store.source_rows()
+        dirty = store.pending()
         for src in sources:
             row = known.get(src)
             try:
@@ -103,7 +112,8 @@ class _Plan:
             except OSError as exc:
                 report.failed.append((src, f"cannot read: {exc.strerror or exc}"))
                 continue
-            fresh = row is not None and row["status"] == "indexed" and row["settings_hash"] == settings_hash
+            fresh = (row is not None and row["status"] == "indexed" and row["settings_hash"] == settings_hash
+                     and src not in dirty)
             if fresh and size >= 0 and row["size"] == size and row["mtime"] == mtime:
                 report.skipped.append(src)
                 continue
@@ -206,34 +216,35 @@ def _flush(store: Store, embedder, settings_hash: str, batch: list, report: AddR
     """Embed every tile of the batch together (so OCR workers stay busy), then write."""
     tiles = [t for _, res in batch for t in res.tiles]
     embedded = embedder.embed_tiles([t.image for t in tiles], hints=[t.text for t in tiles]) if tiles else []
-    rows, keep, source_rows = [], {}, []
+    rows, replaced, source_rows = [], [], []
     at = 0
     for (src, size, mtime, old), res in batch:
         for w in res.warnings:
-            report.warnings.append((src, w))
+            # the renderer's warnings name their source (they stand alone there); the report pairs them
+            report.warnings.append((src, w[len(src) + 2 :] if w.startswith(src + ": ") else w))
         if not res.ok:
             report.failed.append((src, res.error))
             source_rows.append(_source_row(src, res.kind, size, mtime, "", settings_hash, 0, "failed", res.error, res.warnings))
             continue
-        ids = set()
         for t in res.tiles:
             emb = embedded[at]
             at += 1
-            tid = tile_id(src, t.page, t.tile, t.content_hash, t.settings_hash)
-            ids.add(tid)
-            rows.append(_tile_row(tid, t, emb))
-        keep[src] = ids
+            rows.append(_tile_row(tile_id(src, t.page, t.tile, t.content_hash, t.settings_hash), t, emb))
+        if old is not None or src in store.pending():
+            replaced.append(src)
         report.tiles += len(res.tiles)
         (report.updated if old is not None and old["status"] == "indexed" else report.added).append(src)
         source_rows.append(
             _source_row(src, res.kind, size, mtime, res.content_hash or "", settings_hash, len(res.tiles), "indexed", "", res.warnings)
         )
-    # New rows land before stale ones go, and the source row last: a crash at any point leaves the
-    # source either with its old tiles, or with old and new (deduplicated per source at search
-    # time), and the next run redoes it because its source row is not yet current.
-    store.write_tiles(rows)
-    store.drop_stale_tiles(keep)
+    # A source's new tiles replace its old ones in one commit (searches see old or new, never a mix),
+    # and its source row follows. The journal names the sources in between, so a run killed after the
+    # tiles' commit re-renders them even if the file is changed back to what its old row says.
+    batch_sources = {src for (src, *_), _ in batch}
+    store.set_pending(store.pending() | batch_sources)
+    store.replace_tiles(rows, replaced)
     store.write_sources(source_rows)
+    store.set_pending(store.pending() - batch_sources)
     return len(batch)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..errors import QueryError
 from .store import Store, sql_str
 
-__all__ = ["Hit", "FUSION", "fuse", "search_store", "snippet"]
+__all__ = ["Hit", "Fusion", "FUSION", "Candidates", "candidates", "fuse", "rank_candidates", "search_store", "snippet"]
 
 EF = 100  # HNSW search breadth: recall@10 ~0.97 at 100k rows (benchmarks/index_speed.py)
 _COLUMNS = ["id", "source", "kind", "page", "tile", "x", "y", "w", "h", "label", "text"]
@@ -108,24 +108,28 @@ def build_filter(kind: str | list[str] | None, where: str | None) -> str | None:
     return " AND ".join(parts) or None
 
 
-def search_store(
+@dataclass
+class Candidates:
+    """What one query's vector and full-text searches returned, by tile id, before fusion."""
+
+    rows: dict[str, dict]
+    vector: dict[str, float]  # tile id -> cosine similarity
+    text: dict[str, float]  # tile id -> BM25 score (empty when not hybrid or no text)
+
+
+def candidates(
     store: Store,
     vector,
     text: str | None,
     *,
-    k: int = 10,
+    depth: int,
     kind=None,
     where: str | None = None,
     hybrid: bool | None = None,
-    tiles: bool = False,
-    fusion: Fusion = FUSION,
-) -> list[Hit]:
-    """Rank tiles by vector (and full text when hybrid), then group per source unless tiles=True."""
-    if k <= 0:
-        raise QueryError("k must be at least 1")
+) -> Candidates:
+    """The top `depth` tiles by vector and (when hybrid and there is text) by full text."""
     table = store.tiles
     flt = build_filter(kind, where)
-    depth = max(k * 10, 50)
     try:
         q = table.search(vector, vector_column_name="vector").distance_type("cosine")
         if store.has_ann():
@@ -150,12 +154,39 @@ def search_store(
     rows = {r["id"]: r for r in vec_rows}
     for r in text_rows:
         rows.setdefault(r["id"], r)
-    vscore = {r["id"]: 1.0 - float(r["_distance"]) for r in vec_rows}
-    tscore = {r["id"]: float(r["_score"]) for r in text_rows}
+    return Candidates(
+        rows=rows,
+        vector={r["id"]: 1.0 - float(r["_distance"]) for r in vec_rows},
+        text={r["id"]: float(r["_score"]) for r in text_rows},
+    )
+
+
+def search_store(
+    store: Store,
+    vector,
+    text: str | None,
+    *,
+    k: int = 10,
+    kind=None,
+    where: str | None = None,
+    hybrid: bool | None = None,
+    tiles: bool = False,
+    fusion: Fusion = FUSION,
+) -> list[Hit]:
+    """Rank tiles by vector (and full text when hybrid), then group per source unless tiles=True."""
+    if k <= 0:
+        raise QueryError("k must be at least 1")
+    cands = candidates(store, vector, text, depth=max(k * 10, 50), kind=kind, where=where, hybrid=hybrid)
+    return rank_candidates(cands, text, k=k, tiles=tiles, fusion=fusion)
+
+
+def rank_candidates(cands: Candidates, query: str | None, *, k: int, tiles: bool = False, fusion: Fusion = FUSION) -> list[Hit]:
+    """Fuse the two candidate lists (per tile, or per source by each source's best tile) into hits."""
+    rows, vscore, tscore = cands.rows, cands.vector, cands.text
     if tiles:
         scores = fuse(vscore, tscore, fusion)
         order = sorted(scores, key=lambda i: (-scores[i], i))[:k]
-        return [_hit(n + 1, scores[i], rows[i], text, vscore.get(i), tscore.get(i)) for n, i in enumerate(order)]
+        return [_hit(n + 1, scores[i], rows[i], query, vscore.get(i), tscore.get(i)) for n, i in enumerate(order)]
     # Per source: each list keeps its best tile per source, then the sources are fused.
     best_v = _best_per_source(vscore, rows)
     best_t = _best_per_source(tscore, rows)
@@ -165,9 +196,16 @@ def search_store(
     for n, src in enumerate(order):
         tile = _pick_tile(src, best_v, best_t)
         hits.append(
-            _hit(n + 1, scores[src], rows[tile], text, best_v.get(src, (None,))[0], best_t.get(src, (None,))[0])
+            _hit(n + 1, scores[src], rows[tile], query, best_v.get(src, (None,))[0], best_t.get(src, (None,))[0])
         )
     return hits
+
+
+def source_scores(cands: Candidates) -> tuple[dict[str, float], dict[str, float]]:
+    """Each source's best vector score and best full-text score (what per-source fusion sees)."""
+    best_v = _best_per_source(cands.vector, cands.rows)
+    best_t = _best_per_source(cands.text, cands.rows)
+    return {s: v for s, (v, _) in best_v.items()}, {s: v for s, (v, _) in best_t.items()}
 
 
 def _best_per_source(scores: dict[str, float], rows: dict[str, dict]) -> dict[str, tuple[float, str]]:

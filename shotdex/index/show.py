@@ -10,6 +10,7 @@ __all__ = ["contact_sheet"]
 PANEL_W = 480  # each tile is scaled to this width
 CAPTION_H = 44
 COLS = 3
+_STOP = {"the", "and", "for", "with", "from", "that", "this", "how", "what", "which", "who", "are", "was", "were"}
 
 
 def _font(size: int):
@@ -28,7 +29,7 @@ def contact_sheet(index, hits, out: str | Path, query: str | None = None) -> int
     from PIL import Image, ImageDraw
 
     images = index.tile_images([h.tile_id for h in hits])
-    wanted = {w for w in re.findall(r"\w+", (query or "").lower()) if len(w) >= 2}
+    wanted = {w for w in re.findall(r"\w+", (query or "").lower()) if len(w) >= 3 and w not in _STOP}
     panels = []
     for h in hits:
         if h.tile_id not in images:

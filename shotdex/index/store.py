@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import time
@@ -11,10 +13,13 @@ from pathlib import Path
 
 from ..errors import IndexError_, ModelMismatch
 
-__all__ = ["Store", "Meta", "SCHEMA_VERSION", "sql_str", "sql_in"]
+__all__ = ["Store", "Meta", "SCHEMA_VERSION", "PENDING_FILE", "sql_str", "sql_in"]
 
 SCHEMA_VERSION = 1
 META_FILE = "shotdex.json"
+# Sources whose tiles are being replaced. A source listed here when a run starts was cut off between
+# its tiles' commit and its source row's: it is re-rendered even if its row looks current.
+PENDING_FILE = "pending.json"
 SOURCES = "sources"
 # Exact search stays under ~30 ms below this many rows on 2 cores; past it an IVF-HNSW-SQ index
 # answers in ~7 ms at recall@10 ~0.97 (benchmarks/index_speed.py measures both).
@@ -117,6 +122,13 @@ def sources_schema():
     )
 
 
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "os error 28" in text
+
+
 class Store:
     """A shotdex database folder: LanceDB tables plus shotdex.json."""
 
@@ -132,6 +144,25 @@ class Store:
             raise IndexError_(f"cannot open index at {self.folder}: {exc}") from exc
         self._tiles = None
         self._sources = None
+        self._pending: set[str] | None = None
+
+    @contextlib.contextmanager
+    def writing(self):
+        """Turn a full disk (or another write failure of the folder) into one clear IndexError_.
+        Every LanceDB write is one atomic commit, so what was committed before stays readable."""
+        try:
+            yield
+        except IndexError_:
+            raise
+        except Exception as exc:  # noqa: BLE001 - lance reports I/O errors as RuntimeError
+            if _disk_full(exc):
+                raise IndexError_(
+                    f"disk full while writing the index at {self.folder}; free some space and run the same "
+                    "command again (everything indexed before is kept)"
+                ) from None
+            if isinstance(exc, OSError):
+                raise IndexError_(f"cannot write the index at {self.folder}: {exc.strerror or exc}") from None
+            raise
 
     # -- set-up ---------------------------------------------------------------------------------
     @property
@@ -158,14 +189,15 @@ class Store:
 
     def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1") -> None:
         """Make the tables and write shotdex.json (idempotent for the same embedder)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        names = set(self._table_names())
-        if tiles_table not in names:
-            self.db.create_table(tiles_table, schema=tiles_schema(dim), exist_ok=True)
-        if SOURCES not in names:
-            self.db.create_table(SOURCES, schema=sources_schema(), exist_ok=True)
-        self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table)
-        self.meta.save(self.folder)
+        with self.writing():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            names = set(self._table_names())
+            if tiles_table not in names:
+                self.db.create_table(tiles_table, schema=tiles_schema(dim), exist_ok=True)
+            if SOURCES not in names:
+                self.db.create_table(SOURCES, schema=sources_schema(), exist_ok=True)
+            self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table)
+            self.meta.save(self.folder)
         self._tiles = None
 
     def _table_names(self) -> list[str]:
@@ -206,7 +238,51 @@ class Store:
         import pyarrow as pa
 
         batch = pa.Table.from_pylist(rows, schema=tiles_schema(self.meta.dim))
-        self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)
+        with self.writing():
+            self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)
+
+    def replace_tiles(self, rows: list[dict], sources: list[str]) -> None:
+        """Upsert rows and drop every other tile of `sources`, in one commit: a search sees a source's
+        old tiles or its new ones, never both or a mix. (Costs a scan of the table, so new sources go
+        through write_tiles instead.)"""
+        if not sources:
+            return self.write_tiles(rows)
+        import pyarrow as pa
+
+        with self.writing():
+            if not rows:
+                self.tiles.delete(sql_in("source", sources))
+                return
+            batch = pa.Table.from_pylist(rows, schema=tiles_schema(self.meta.dim))
+            (self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+             .when_not_matched_by_source_delete(sql_in("source", sources)).execute(batch))
+
+    # -- the pending journal ---------------------------------------------------------------------
+    def pending(self) -> set[str]:
+        """Sources whose tiles may not match their source row (a run was cut off while writing them)."""
+        if self._pending is None:
+            path = self.folder / PENDING_FILE
+            try:
+                self._pending = set(json.loads(path.read_text())) if path.exists() else set()
+            except ValueError:  # a torn journal: re-render nothing more than it could have named
+                self._pending = set()
+        return set(self._pending)
+
+    def set_pending(self, sources: set[str]) -> None:
+        """Replace the journal (atomically, durably: it must be on disk before the tiles it guards)."""
+        path = self.folder / PENDING_FILE
+        with self.writing():
+            if not sources:
+                if path.exists():
+                    path.unlink()
+            else:
+                tmp = path.with_suffix(".tmp")
+                with open(tmp, "w") as f:
+                    json.dump(sorted(sources), f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+        self._pending = set(sources)
 
     def drop_stale_tiles(self, keep: dict[str, set[str]]) -> None:
         """For each source, delete its tiles whose id is not in the new set (after the new ones landed)."""
@@ -225,16 +301,22 @@ class Store:
         import pyarrow as pa
 
         batch = pa.Table.from_pylist(rows, schema=sources_schema())
-        self.sources.merge_insert("source").when_matched_update_all().when_not_matched_insert_all().execute(batch)
+        with self.writing():
+            self.sources.merge_insert("source").when_matched_update_all().when_not_matched_insert_all().execute(batch)
 
     def delete_sources(self, sources: list[str]) -> None:
-        for i in range(0, len(sources), 500):
-            chunk = sources[i : i + 500]
-            self.tiles.delete(sql_in("source", chunk))
-            self.sources.delete(sql_in("source", chunk))
+        with self.writing():
+            for i in range(0, len(sources), 500):
+                chunk = sources[i : i + 500]
+                self.tiles.delete(sql_in("source", chunk))
+                self.sources.delete(sql_in("source", chunk))
 
     def maintain(self) -> None:
         """Keep the indexes current and the folder bounded: FTS, ANN when large, compaction, cleanup."""
+        with self.writing():
+            self._maintain()
+
+    def _maintain(self) -> None:
         from lancedb.index import FTS, HnswSq
 
         tiles = self.tiles

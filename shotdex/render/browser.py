@@ -25,10 +25,9 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import ChromiumNotFound
 
-__all__ = ["find_chromium", "Browser", "LAUNCH_FLAGS", "VIRTUAL_ORIGIN", "BrowserGone"]
+__all__ = ["find_chromium", "use_sandbox", "Browser", "LAUNCH_FLAGS", "VIRTUAL_ORIGIN", "BrowserGone"]
 
 LAUNCH_FLAGS = [
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -101,6 +100,15 @@ def find_chromium(explicit: str | None = None) -> str:
     raise ChromiumNotFound(f"Chromium not found; {_INSTALL_HINT}")
 
 
+def use_sandbox(settings) -> bool:
+    """Chromium's own sandbox: on for ordinary users, off for root (Chromium refuses to start sandboxed
+    as root), or off when the chromium_sandbox setting says so (containers without user namespaces)."""
+    choice = getattr(settings, "chromium_sandbox", None)
+    if choice is not None:
+        return bool(choice)
+    return not (hasattr(os, "geteuid") and os.geteuid() == 0)
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
@@ -166,8 +174,10 @@ class Browser:
         executable = find_chromium(self.chromium_arg)
         s = self.settings
         self._pw = _acquire_driver()
+        sandbox = use_sandbox(s)
         self._browser = self._pw.chromium.launch(
-            executable_path=executable, headless=True, args=LAUNCH_FLAGS + [self._marker]
+            executable_path=executable, headless=True, chromium_sandbox=sandbox,
+            args=LAUNCH_FLAGS + ([] if sandbox else ["--no-sandbox"]) + [self._marker],
         )
         self._context = self._browser.new_context(
             viewport={"width": s.tile_width, "height": s.tile_height},

@@ -122,6 +122,8 @@ def discover(paths: Iterable[str]) -> Discovery:
             _add_file(path, found, seen_files)
         elif os.path.islink(path):
             found.skipped.append((path, "broken symlink"))
+        elif os.path.exists(path):
+            found.skipped.append((path, "not a regular file"))
         else:
             found.skipped.append((path, "not found"))
     return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 from ..errors import RenderError
 from .tiling import Job, positions
@@ -28,7 +29,10 @@ def load_image(source: str, data: bytes | None, max_pixels: int):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        img = Image.open(io.BytesIO(data) if data is not None else source)
+        with warnings.catch_warnings():
+            # our own size check below is the guard; PIL's warning would only add a traceback-like line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data) if data is not None else source)
     except UnidentifiedImageError:
         raise RenderError(source, "not a readable image (unknown or corrupt format)") from None
     except Image.DecompressionBombError as e:

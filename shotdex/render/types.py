@@ -30,6 +30,7 @@ class RenderSettings:
     max_image_pixels: int = 60_000_000
     max_table_cells: int = 200_000
     allow_private: bool = False
+    chromium_sandbox: bool | None = None  # None: on unless running as root
 
     @classmethod
     def from_settings(cls, settings) -> "RenderSettings":
@@ -44,6 +45,7 @@ class RenderSettings:
         payload = dict(asdict(self), renderer=RENDERER_VERSION)
         payload.pop("render_timeout_s")
         payload.pop("allow_private")
+        payload.pop("chromium_sandbox")
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

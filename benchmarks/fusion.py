@@ -1,0 +1,266 @@
+"""Choose the hybrid fusion rule by measurement: vector only, full text only, and fusion rules, per set.
+
+    .venv/bin/python benchmarks/fusion.py [--sets wtq-dev pydocs-dev ...] [--refresh]
+
+Runs over the databases that benchmarks/quality.py builds (same sources, same queries). For every
+query it asks the index once for the top tiles by vector and by full text (LanceDB FTS over the text
+the reader read), exactly as `shotdex search` does (`shotdex.index.search.candidates`), keeps each
+source's best tile in each list, and then ranks the sources by each rule below. The candidate lists
+are cached next to the database (<scratch>/<set>.cands.pkl) so rules can be compared in seconds.
+
+To guard against tuning to the test queries, each set's queries are split in two by a hash of their id:
+rules are compared on the "tune" half and reported on the "held-out" half as well as on all queries.
+Writes benchmarks/results/fusion.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import os
+import pickle
+import sys
+from pathlib import Path
+from typing import Callable
+
+os.environ.setdefault("LANCEDB_LOG", "error")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import write_result  # noqa: E402
+from quality import SETS, db_for, eval_args  # noqa: E402
+
+from shotdex.index.evaluate import DEPTH, rank_metrics  # noqa: E402
+from shotdex.index.search import FUSION, Fusion, fuse  # noqa: E402
+
+KEYS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+Scores = dict[str, float]
+
+
+# -- rules: (vector scores, text scores) per source -> fused scores (higher is better) ---------------
+def _minmax(d: Scores) -> Scores:
+    if not d:
+        return {}
+    lo, hi = min(d.values()), max(d.values())
+    return {k: (v - lo) / (hi - lo) if hi - lo > 1e-12 else 1.0 for k, v in d.items()}
+
+
+def _maxnorm(d: Scores) -> Scores:
+    top = max(d.values(), default=0.0)
+    return {k: v / top if top > 0 else 0.0 for k, v in d.items()}
+
+
+def _z(d: Scores) -> Scores:
+    if len(d) < 2:
+        return {k: 1.0 for k in d}
+    vals = list(d.values())
+    mu = sum(vals) / len(vals)
+    sd = math.sqrt(sum((x - mu) ** 2 for x in vals) / len(vals)) or 1.0
+    return {k: (v - mu) / sd for k, v in d.items()}
+
+
+def _ranks(d: Scores) -> dict[str, int]:
+    return {k: i for i, k in enumerate(sorted(d, key=lambda s: (-d[s], s)), 1)}
+
+
+def weighted(nv: Callable, nt: Callable, w: float, floor: float = 0.0):
+    def rule(v: Scores, t: Scores) -> Scores:
+        if not t:
+            return dict(v)
+        a, b = nv(v), nt(t)
+        return {k: (1 - w) * a.get(k, floor) + w * b.get(k, floor) for k in set(a) | set(b)}
+    return rule
+
+
+def zsum(w: float):
+    def rule(v: Scores, t: Scores) -> Scores:
+        if not t:
+            return dict(v)
+        a, b = _z(v), _z(t)
+        fa, fb = min(a.values(), default=0) - 1, min(b.values(), default=0) - 1  # missing: below the list
+        return {k: (1 - w) * a.get(k, fa) + w * b.get(k, fb) for k in set(a) | set(b)}
+    return rule
+
+
+def rrf(k: float, w: float = 0.5):
+    def rule(v: Scores, t: Scores) -> Scores:
+        rv, rt = _ranks(v), _ranks(t)
+        return {s: (1 - w) / (k + rv[s]) * (s in rv) + w / (k + rt[s]) * (s in rt) for s in set(rv) | set(rt)}
+    return rule
+
+
+def text_only(v: Scores, t: Scores) -> Scores:
+    return dict(t)
+
+
+def vector_only(v: Scores, t: Scores) -> Scores:
+    return dict(v)
+
+
+def margin(t: Scores) -> float:
+    """How far the best full-text source stands above the second, as a share of the best score."""
+    top = sorted(t.values(), reverse=True)[:2]
+    if not top or top[0] <= 0:
+        return 0.0
+    return (top[0] - (top[1] if len(top) > 1 else 0.0)) / top[0]
+
+
+def confident(theta: float, base: Callable):
+    """Per-query choice: full text first when its top source clearly leads, else the base fusion."""
+    def rule(v: Scores, t: Scores) -> Scores:
+        if t and margin(t) >= theta:
+            b = _maxnorm(t)
+            return {s: b.get(s, -1.0) + 1e-3 * v.get(s, 0.0) for s in set(v) | set(t)}
+        return base(v, t)
+    return rule
+
+
+def adaptive(w0: float, gain: float, base_norm: Callable = _minmax):
+    """Text weight grows with the full-text margin: w = min(0.95, w0 + gain * margin)."""
+    def rule(v: Scores, t: Scores) -> Scores:
+        if not t:
+            return dict(v)
+        w = min(0.95, w0 + gain * margin(t))
+        a, b = base_norm(v), _maxnorm(t)
+        return {k: (1 - w) * a.get(k, 0.0) + w * b.get(k, 0.0) for k in set(a) | set(b)}
+    return rule
+
+
+def default_rule(v: Scores, t: Scores) -> Scores:
+    return fuse(v, t, FUSION)
+
+
+def rules() -> dict[str, Callable]:
+    out: dict[str, Callable] = {
+        "vector only": vector_only,
+        "full text only (read text)": text_only,
+        "default (shotdex.index.search.FUSION)": default_rule,
+        "old default: minmax(vec) + max(text), w=0.5": weighted(_minmax, _maxnorm, 0.5),
+    }
+    for w in (0.3, 0.4, 0.6, 0.7, 0.8):
+        out[f"minmax(vec) + max(text), w={w}"] = weighted(_minmax, _maxnorm, w)
+    for w in (0.5, 0.7):
+        out[f"minmax both, w={w}"] = weighted(_minmax, _minmax, w)
+        out[f"z-score sum, w={w}"] = zsum(w)
+    for k in (5, 20, 60):
+        out[f"RRF k={k}"] = rrf(k)
+        out[f"RRF k={k}, text weight 0.67"] = rrf(k, 0.67)
+    for theta in (0.2, 0.3, 0.4):
+        out[f"choice: text if margin>={theta}, else RRF k=60"] = confident(theta, rrf(60))
+        out[f"choice: text if margin>={theta}, else minmax+max w=0.5"] = confident(theta, weighted(_minmax, _maxnorm, 0.5))
+    for w0, gain in ((0.3, 1.0), (0.4, 1.0), (0.5, 1.0), (0.4, 2.0)):
+        out[f"adaptive: w = {w0} + {gain} x margin"] = adaptive(w0, gain)
+    return out
+
+
+# -- candidates -------------------------------------------------------------------------------------
+def split_of(qid: str) -> str:
+    return "tune" if int(hashlib.sha1(qid.encode()).hexdigest(), 16) % 2 == 0 else "held-out"
+
+
+def load_candidates(name: str, refresh: bool = False) -> list[dict]:
+    """Per text query: id, relevant, per-source best vector and full-text scores (cached)."""
+    cache = db_for(name).with_suffix(".cands.pkl")
+    if cache.exists() and not refresh and cache.stat().st_mtime >= _db_mtime(name):
+        return pickle.loads(cache.read_bytes())
+    from shotdex.index import open_index
+    from shotdex.index.evaluate import prepare
+    from shotdex.index.search import candidates, source_scores
+
+    cfg = SETS[name]
+    sources, queries = prepare(cfg["queries"], cfg["corpus"], **eval_args(name))
+    present = set(sources)
+    queries = [q for q in queries if q.query and any(r in present for r in q.relevant)]
+    idx = open_index(db=db_for(name))
+    try:
+        vecs = idx.embedder.embed_queries([q.query for q in queries])
+        out = []
+        for q, vec in zip(queries, vecs):
+            c = candidates(idx.store, vec, q.query, depth=max(DEPTH * 10, 50))
+            v, t = source_scores(c)
+            out.append({"id": q.id, "relevant": q.relevant, "v": v, "t": t})
+    finally:
+        idx.close()
+    cache.write_bytes(pickle.dumps(out))
+    return out
+
+
+def _db_mtime(name: str) -> float:
+    files = [p.stat().st_mtime for p in db_for(name).rglob("*") if p.is_file()]
+    return max(files, default=0.0)
+
+
+def score(cands: list[dict], rule: Callable, which: str | None = None) -> dict:
+    chosen = [c for c in cands if which is None or split_of(c["id"]) == which]
+    rankings = []
+    for c in chosen:
+        f = rule(c["v"], c["t"])
+        rankings.append(sorted(f, key=lambda s: (-f[s], s))[:DEPTH])
+    return {"queries": len(chosen), **rank_metrics(rankings, [c["relevant"] for c in chosen])}
+
+
+def run_rules(name: str, only=None, refresh: bool = False) -> dict:
+    """{rule name: metrics over all queries} for one set (used by quality.py for the parts rows)."""
+    cands = load_candidates(name, refresh)
+    return {r: score(cands, fn) for r, fn in rules().items() if only is None or r in only}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", nargs="+", default=["wtq-dev", "pydocs-dev", "vega-gallery", "sklearn-gallery"],
+                    choices=list(SETS))
+    ap.add_argument("--refresh", action="store_true", help="Recompute the cached candidate lists.")
+    args = ap.parse_args()
+    table: dict[str, dict[str, dict]] = {}
+    for name in args.sets:
+        cands = load_candidates(name, args.refresh)
+        table[name] = {}
+        for rname, fn in rules().items():
+            table[name][rname] = {part: score(cands, fn, part) for part in ("tune", "held-out")}
+            table[name][rname]["all"] = score(cands, fn)
+    path = write_result("fusion", markdown(table))
+    print(path.read_text())
+
+
+def markdown(table: dict[str, dict[str, dict]]) -> str:
+    sets = list(table)
+    names = list(next(iter(table.values())))
+    out = [
+        "## Fusion rules (`benchmarks/fusion.py`)",
+        "",
+        "nDCG@10 per set over the same index and the same candidate lists (top 200 tiles by vector, top 200 by "
+        "LanceDB full text over the read text; each source scored by its best tile in each list). `margin` is "
+        "(best - second best full-text source score) / best. Columns: tune half / held-out half / all queries "
+        "(split by a hash of the query id). **floor** = max(vector only, full text only) on all queries; a rule "
+        "meets the goal on a set when its nDCG@10 is >= the floor.",
+        "",
+        "| rule | " + " | ".join(f"{s} nDCG@10 (tune / held-out / all)" for s in sets) + " | mean (all) | sets >= floor |",
+        "|---|" + "---|" * (len(sets) + 2),
+    ]
+    floors = {s: max(table[s]["vector only"]["all"]["ndcg@10"], table[s]["full text only (read text)"]["all"]["ndcg@10"]) for s in sets}
+    for r in names:
+        cells, total, ok = [], 0.0, 0
+        for s in sets:
+            m = table[s][r]
+            cells.append(f"{m['tune']['ndcg@10']:.3f} / {m['held-out']['ndcg@10']:.3f} / **{m['all']['ndcg@10']:.3f}**")
+            total += m["all"]["ndcg@10"]
+            ok += m["all"]["ndcg@10"] >= floors[s] - 1e-9
+        out.append(f"| {r} | " + " | ".join(cells) + f" | {total / len(sets):.3f} | {ok}/{len(sets)} |")
+    out += ["", "Queries per set: " + ", ".join(f"{s} {table[s]['vector only']['all']['queries']} "
+                                               f"(tune {table[s]['vector only']['tune']['queries']})" for s in sets), ""]
+    out += ["### All metrics, all queries", ""]
+    for s in sets:
+        out += [f"#### {s}", "", "| rule | R@1 | R@5 | R@10 | MRR@10 | nDCG@10 |", "|---|---|---|---|---|---|"]
+        for r in names:
+            m = table[s][r]["all"]
+            out.append(f"| {r} | " + " | ".join(f"{m[k]:.3f}" for k in KEYS) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()

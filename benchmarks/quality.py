@@ -1,0 +1,171 @@
+"""Retrieval quality on the four shared sets, through the same code as `shotdex eval --baselines`.
+
+    .venv/bin/python benchmarks/quality.py [--sets wtq-dev pydocs-dev ...] [--scratch /tmp/shotdex-bench]
+
+Each set is indexed into its own database under --scratch (outside the repo, so reruns are
+incremental and only run the queries), then evaluated with `shotdex.index.evaluate.evaluate`, the
+function behind `shotdex eval`, with the text-only baselines over the renderer's true text.
+Writes benchmarks/results/quality.md, one Recall@k plot per set (quality-<set>.png) and the raw
+figures (quality.json, read by run_all.py and fusion.py).
+
+Which sources each set indexes (SETS below), and why:
+- wtq-dev: a uniform sample of 300 of the 1,679 tables (seed 0) and the queries about them.
+- pydocs-dev: the corpus root also holds the reST sources of every page (`_sources/*.txt`, near
+  copies of the pages but a different source, so a hit there would count as a miss) and scripts;
+  only `*.html` pages are indexed. 60 pages: 40 drawn from the pages the queries ask about and 20
+  from the others (distractors); a uniform draw of 60 of the 530 pages would keep only ~23 asked-about
+  pages and ~90 queries.
+- vega-gallery: every spec (`specs/*.vl.json`) and every image (`images/*.png`), not the data files
+  that specs read (`specs/data/`).
+- sklearn-gallery: only the gallery figures (`_images/*.png`, thumbnails included: near copies that
+  are not relevant, the hardest distractors); 200 of 788: 100 asked-about figures, 100 others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("LANCEDB_LOG", "error")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import RESULTS, SHARED, write_result  # noqa: E402
+
+SCRATCH = Path(os.environ.get("SHOTDEX_BENCH_SCRATCH", "/tmp/shotdex-bench"))
+
+SETS: dict[str, dict] = {
+    "wtq-dev": dict(queries=SHARED / "wtq-dev" / "queries.jsonl", corpus=SHARED / "wtq-dev" / "corpus",
+                    sample=300, seed=0),
+    "pydocs-dev": dict(queries=SHARED / "pydocs-dev" / "queries.jsonl", corpus=Path("/usr/share/doc/python3.11/html"),
+                       include=["*.html"], sample=60, relevant_share=2 / 3, seed=0),
+    "vega-gallery": dict(queries=SHARED / "vega-gallery" / "queries.jsonl", corpus=SHARED / "vega-gallery",
+                         include=["specs/*.vl.json", "images/*.png"], seed=0),
+    "sklearn-gallery": dict(queries=SHARED / "sklearn-gallery" / "queries.jsonl",
+                            corpus=Path("/usr/share/doc/python-sklearn-doc/html"),
+                            include=["_images/*.png"], sample=200, relevant_share=0.5, seed=0),
+}
+KEYS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+
+
+def db_for(name: str) -> Path:
+    return SCRATCH / name
+
+
+def eval_args(name: str) -> dict:
+    """The keyword arguments of evaluate()/prepare() for a set (without queries and corpus)."""
+    cfg = SETS[name]
+    return {k: v for k, v in cfg.items() if k not in ("queries", "corpus")}
+
+
+def command_line(name: str) -> str:
+    """The `shotdex eval` line that this set's figures correspond to."""
+    cfg = SETS[name]
+    parts = [f"shotdex eval {cfg['queries']} --corpus {cfg['corpus']} --db {db_for(name)} --baselines"]
+    for pat in cfg.get("include") or []:
+        parts.append(f"--include '{pat}'")
+    if cfg.get("sample"):
+        parts.append(f"--sample {cfg['sample']} --seed {cfg.get('seed', 0)}")
+    if cfg.get("relevant_share") is not None:
+        parts.append(f"--relevant-share {cfg['relevant_share']:.3g}")
+    parts.append(f"--plot benchmarks/results/quality-{name}.png")
+    return " ".join(parts)
+
+
+def run_set(name: str) -> dict:
+    from shotdex.index import open_index
+    from shotdex.index.evaluate import evaluate, plot_recall
+
+    cfg = SETS[name]
+    db_for(name).parent.mkdir(parents=True, exist_ok=True)
+    idx = open_index(db=db_for(name))
+    t0 = time.perf_counter()
+    try:
+        result = evaluate(idx, cfg["queries"], cfg["corpus"], baselines=True, **eval_args(name))
+        result["_stats"] = {"tiles": idx.stats().tiles, "failed": idx.stats().failed}
+    finally:
+        idx.close()
+    result["_seconds"] = round(time.perf_counter() - t0, 1)
+    plot_recall(result, RESULTS / f"quality-{name}.png", title=name)
+    return result
+
+
+def row(name: str, m: dict) -> str:
+    return f"| {name} | " + " | ".join(f"{m[k]:.3f}" for k in KEYS) + " |"
+
+
+def markdown(results: dict[str, dict]) -> str:
+    out = [
+        "## Retrieval quality (`benchmarks/quality.py`)",
+        "",
+        "shotdex default (`reader` embedder: Tesseract-read text + all-MiniLM-L6-v2; hybrid search with the "
+        "default fusion, see fusion.md) against text-only baselines over the renderer's own true text of the "
+        "same tiles, in the same run. Per-source results; a query counts as found at k when any tile of any "
+        "relevant source is in the top k.",
+        "",
+    ]
+    for name, r in results.items():
+        corpus = r["_corpus"]
+        out += [
+            f"### {name}",
+            "",
+            f"{r['queries']} queries over {corpus['sources']} sources ({corpus['tiles']} tiles, "
+            f"{corpus['failed']} failed to render); {r['missing']['count']} queries skipped (relevant source "
+            f"not in the sample). Query latency p50 {r['latency_ms']['p50']} ms, p95 {r['latency_ms']['p95']} ms.",
+            "",
+            f"`{command_line(name)}`",
+            "",
+            "| system | R@1 | R@5 | R@10 | MRR@10 | nDCG@10 |",
+            "|---|---|---|---|---|---|",
+            row("**shotdex (default, hybrid)**", r),
+        ]
+        for part, m in (r.get("_parts") or {}).items():
+            out.append(row(f"shotdex {part}", m))
+        for bname, m in (r.get("baselines") or {}).items():
+            out.append(row(bname, m))
+        for kind, m in r.get("by_kind", {}).items():
+            out.append(row(f"shotdex, {kind} sources only ({m['queries']} queries)", m))
+        out += ["", f"![Recall@k on {name}](quality-{name}.png)", ""]
+    return "\n".join(out)
+
+
+def parts(name: str) -> dict:
+    """Vector-only and full-text-only rankings of the same index (from fusion.py's candidates)."""
+    from fusion import run_rules
+
+    return run_rules(name, only=("vector only", "full text only (read text)"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    args = ap.parse_args()
+    raw_path = RESULTS / "quality.json"
+    old = json.loads(raw_path.read_text()) if raw_path.exists() else {}
+    for name in args.sets:
+        print(f"[quality] {name} ...", flush=True)
+        r = run_set(name)
+        try:
+            r["_parts"] = parts(name)
+        except Exception as exc:  # the parts are extra rows; the main figures stand without them
+            print(f"[quality] {name}: parts failed: {exc}", flush=True)
+        print(f"[quality] {name}: {r['queries']} queries in {r['_seconds']} s: "
+              + ", ".join(f"{k} {r[k]:.3f}" for k in KEYS), flush=True)
+        r.pop("per_query", None)
+        old[name] = r
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    raw_path.write_text(json.dumps(old, indent=1))
+    ordered = {n: old[n] for n in SETS if n in old}
+    path = write_result("quality", markdown(ordered))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
