@@ -28,10 +28,13 @@ need_venv() {
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
   echo "==> python venv in $VENV"
   [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+  local log="$VENV/pip.log"
+  pip_quiet() { "$VENV/bin/pip" install -q "$@" >>"$log" 2>&1 || { tail -40 "$log" >&2; echo "pip install $* failed (log: $log)" >&2; exit 1; }; }
+  : >"$log"
+  pip_quiet --upgrade pip
   # The CPU build of torch, pinned so pip never pulls a multi-GB CUDA build.
-  "$VENV/bin/pip" install -q "torch==2.13.0"
-  "$VENV/bin/pip" install -q -e ".[test]"
+  pip_quiet "torch==2.13.0"
+  pip_quiet -e ".[test]"
   echo "$want" > "$stamp"
 }
 
