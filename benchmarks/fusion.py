@@ -86,7 +86,7 @@ def zsum(w: float):
     return rule
 
 
-def rrf(k: float, w: float = 0.5):
+def _rrf(k: float, w: float = 0.5):
     def rule(v: Scores, t: Scores) -> Scores:
         rv, rt = _ranks(v), _ranks(t)
         return {s: (1 - w) / (k + rv[s]) * (s in rv) + w / (k + rt[s]) * (s in rt) for s in set(rv) | set(rt)}
@@ -109,16 +109,6 @@ def margin(t: Scores) -> float:
     return (top[0] - (top[1] if len(top) > 1 else 0.0)) / top[0]
 
 
-def confident(theta: float, base: Callable):
-    """Per-query choice: full text first when its top source clearly leads, else the base fusion."""
-    def rule(v: Scores, t: Scores) -> Scores:
-        if t and margin(t) >= theta:
-            b = _maxnorm(t)
-            return {s: b.get(s, -1.0) + 1e-3 * v.get(s, 0.0) for s in set(v) | set(t)}
-        return base(v, t)
-    return rule
-
-
 def adaptive(w0: float, gain: float, base_norm: Callable = _minmax):
     """Text weight grows with the full-text margin: w = min(0.95, w0 + gain * margin)."""
     def rule(v: Scores, t: Scores) -> Scores:
@@ -130,28 +120,29 @@ def adaptive(w0: float, gain: float, base_norm: Callable = _minmax):
     return rule
 
 
-def default_rule(v: Scores, t: Scores) -> Scores:
-    return fuse(v, t, FUSION)
+def via(f: Fusion):
+    """A rule computed by the production code (shotdex.index.search.fuse) with these settings."""
+    return lambda v, t: fuse(v, t, f)
 
 
 def rules() -> dict[str, Callable]:
     out: dict[str, Callable] = {
         "vector only": vector_only,
         "full text only (read text)": text_only,
-        "default (shotdex.index.search.FUSION)": default_rule,
-        "old default: minmax(vec) + max(text), w=0.5": weighted(_minmax, _maxnorm, 0.5),
+        "**default** (shotdex.index.search.FUSION)": via(FUSION),
+        "old default: scores, minmax(vec) + max(text), w=0.5": via(Fusion()),
     }
     for w in (0.3, 0.4, 0.6, 0.7, 0.8):
-        out[f"minmax(vec) + max(text), w={w}"] = weighted(_minmax, _maxnorm, w)
+        out[f"scores, w={w}"] = via(Fusion(text_weight=w))
+    out["minmax both, w=0.5"] = weighted(_minmax, _minmax, 0.5)
     for w in (0.5, 0.7):
-        out[f"minmax both, w={w}"] = weighted(_minmax, _minmax, w)
         out[f"z-score sum, w={w}"] = zsum(w)
     for k in (5, 20, 60):
-        out[f"RRF k={k}"] = rrf(k)
-        out[f"RRF k={k}, text weight 0.67"] = rrf(k, 0.67)
-    for theta in (0.2, 0.3, 0.4):
-        out[f"choice: text if margin>={theta}, else RRF k=60"] = confident(theta, rrf(60))
-        out[f"choice: text if margin>={theta}, else minmax+max w=0.5"] = confident(theta, weighted(_minmax, _maxnorm, 0.5))
+        out[f"RRF k={k}"] = via(Fusion(method="rrf", rrf_k=k))
+        out[f"RRF k={k}, text weight 0.67"] = via(Fusion(method="rrf", rrf_k=k, text_weight=0.67))
+    for theta in (0.1, 0.2, 0.3, 0.5):
+        out[f"choice: text first if margin>={theta}, else RRF k=60"] = via(Fusion(method="rrf", text_first_margin=theta))
+        out[f"choice: text first if margin>={theta}, else scores w=0.5"] = via(Fusion(text_first_margin=theta))
     for w0, gain in ((0.3, 1.0), (0.4, 1.0), (0.5, 1.0), (0.4, 2.0)):
         out[f"adaptive: w = {w0} + {gain} x margin"] = adaptive(w0, gain)
     return out

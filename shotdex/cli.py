@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -57,6 +58,15 @@ def _short(source: str) -> str:
         return source
     rel = os.path.relpath(source)
     return source if rel.startswith("..") else rel
+
+
+def _exit_now(code: int) -> None:
+    """Exit at once after Ctrl-C. Every index write is an atomic commit and the writer lock is released
+    by the kernel, so nothing needs tidying; interpreter shutdown with Playwright's and LanceDB's threads
+    cut off mid-call can crash (SIGSEGV) or hang instead of exiting with the documented code."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _print_failures(failed, warnings=(), skipped=()) -> None:
@@ -124,7 +134,6 @@ def index(
     from .index import open_index
 
     s = _settings(db=db, model=model, js=js or None, allow_private=allow_private or None)
-    idx = open_index(settings=s)
     bar = _progress("index")
     state = {"task": None, "t0": None}
 
@@ -140,19 +149,22 @@ def index(
         bar.update(state["task"], completed=ev.sources_done, tiles=ev.tiles_done, rate=f"{rate:.1f} tiles/s")
 
     stop = threading.Event()
-    if bar:
-        bar.start()
+    idx = None
     try:
+        idx = open_index(settings=s)
+        if bar:
+            bar.start()
         report = idx.add(sources, progress=step, prune=prune, stop=stop)
     except KeyboardInterrupt:
         if bar:
             bar.stop()
         _err("interrupted: what was written is kept; run the same command again to resume")
-        raise typer.Exit(130)
+        _exit_now(130)
     finally:
         if bar:
             bar.stop()
-        idx.close()
+        if idx is not None:
+            idx.close()
     if as_json:
         typer.echo(json.dumps(dataclasses.asdict(report)))
     _print_failures(report.failed, report.warnings, report.problems)

@@ -17,6 +17,8 @@ from .store import Store, now
 
 BENIGN_SKIPS = ("hidden", "unknown ending")
 
+MAX_TILES_AHEAD = 96
+
 __all__ = ["AddReport", "ProgressEvent", "run_add", "tile_id", "encode_image", "decode_image"]
 
 
@@ -162,16 +164,29 @@ def run_add(
     emit = progress or (lambda e: None)
     emit(ProgressEvent(total, 0, 0))
     stop = stop or threading.Event()
-    results: queue.Queue = queue.Queue(maxsize=8)
+    results: queue.Queue = queue.Queue()
     done_marker = object()
+    # Rendering runs ahead of reading by at most this many tiles (~2.4 MB each in memory).
+    budget = threading.BoundedSemaphore(MAX_TILES_AHEAD)
+    held: dict[int, int] = {}
+
+    live: list = []  # the producer's Renderer, so an interrupt can stop its Chromium
 
     def produce() -> None:
         try:
             with Renderer(rs, chromium=settings.chromium) as renderer:
+                live.append(renderer)
                 for item in plan.todo:
                     if stop.is_set():
                         break
-                    results.put((item, renderer.render(item[0])))
+                    res = renderer.render(item[0])
+                    n = min(len(res.tiles), MAX_TILES_AHEAD)
+                    for _ in range(n):
+                        while not budget.acquire(timeout=0.2):
+                            if stop.is_set():
+                                return
+                    held[id(res)] = n
+                    results.put((item, res))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
             results.put(exc)
         finally:
@@ -192,16 +207,19 @@ def run_add(
                 raise got
             batch.append(got)
             batch_tiles += len(got[1].tiles)
-            if batch_tiles >= want or (results.empty() and not producer.is_alive()):
+            if batch_tiles >= want:
                 done += _flush(store, embedder, rs.hash, batch, report)
+                _release(budget, held, batch)
                 emit(ProgressEvent(total, done, report.tiles, got[0][0]))
                 batch, batch_tiles = [], 0
         if batch:
             done += _flush(store, embedder, rs.hash, batch, report)
+            _release(budget, held, batch)
             emit(ProgressEvent(total, done, report.tiles))
     except KeyboardInterrupt:
         stop.set()
         report.interrupted = True
+        _stop_producer(producer, results, live)
         raise
     finally:
         stop.set()
@@ -210,6 +228,27 @@ def run_add(
         store.maintain()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _release(budget: threading.BoundedSemaphore, held: dict, batch: list) -> None:
+    for _, res in batch:
+        for _ in range(held.pop(id(res), 0)):
+            budget.release()
+
+
+def _stop_producer(producer: threading.Thread, results: queue.Queue, live: list, wait_s: float = 1.0) -> None:
+    """After an interrupt: give the render thread a second to end, so the process can exit cleanly
+    (a Playwright thread still running at interpreter exit can crash it). Killing Chromium ends the
+    source being rendered; draining the queue unblocks a thread waiting to hand one over."""
+    for renderer in live:
+        renderer.browser.kill()
+    deadline = time.monotonic() + wait_s
+    while producer.is_alive() and time.monotonic() < deadline:
+        try:
+            results.get(timeout=0.05)
+        except queue.Empty:
+            pass
+    producer.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _flush(store: Store, embedder, settings_hash: str, batch: list, report: AddReport) -> int:

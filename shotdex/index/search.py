@@ -37,14 +37,24 @@ class Hit:
 
 @dataclass(frozen=True)
 class Fusion:
-    """How vector and full-text rankings combine: min-max normalised scores, weighted.
+    """How the vector and full-text rankings of one query combine (per source, or per tile).
 
-    `text_weight` is the share of the normalised BM25 score; `floor` is the normalised score a
-    candidate gets from a list it is missing from.
+    method "scores": (1 - text_weight) * normalised vector score + text_weight * normalised BM25
+    score; the vector side is min-max normalised over its candidates, the BM25 side divided by its
+    best (BM25 starts at zero, so the weakest match still beats no match); a candidate missing from a
+    list gets `floor` from it. method "rrf": reciprocal-rank fusion, (1 - text_weight) / (rrf_k + vector
+    rank) + text_weight / (rrf_k + text rank).
+    text_first_margin (a per-query choice): when the best full-text candidate leads the second by at
+    least this share of its score, the query named one candidate's words clearly; the full-text order
+    is kept as it is (vector scores only break ties), and candidates it lacks follow in vector order.
+    None turns the choice off. benchmarks/fusion.py measures these settings.
     """
 
+    method: str = "scores"
     text_weight: float = 0.5
+    rrf_k: float = 60.0
     floor: float = 0.0
+    text_first_margin: float | None = None
 
 
 FUSION = Fusion()
@@ -60,6 +70,18 @@ def _norm(scores: dict[str, float]) -> dict[str, float]:
     return {k: (v - lo) / span for k, v in scores.items()}
 
 
+def _ranks(scores: dict[str, float]) -> dict[str, int]:
+    return {k: i for i, k in enumerate(sorted(scores, key=lambda s: (-scores[s], s)), 1)}
+
+
+def text_margin(text: dict[str, float]) -> float:
+    """(best - second best) / best full-text score: how clearly one candidate matched the words."""
+    top = sorted(text.values(), reverse=True)[:2]
+    if not top or top[0] <= 0:
+        return 0.0
+    return (top[0] - (top[1] if len(top) > 1 else 0.0)) / top[0]
+
+
 def fuse(vec: dict[str, float], text: dict[str, float], fusion: Fusion = FUSION) -> dict[str, float]:
     """Combine two {key: score} maps (higher is better) into one."""
     if not text:
@@ -67,10 +89,22 @@ def fuse(vec: dict[str, float], text: dict[str, float], fusion: Fusion = FUSION)
     if not vec:
         return dict(text)
     top = max(text.values())
+    if fusion.text_first_margin is not None and text_margin(text) >= fusion.text_first_margin:
+        # Full-text scores lie in (0, 1] after dividing by the best; those it lacks sit below, in
+        # vector order (cosine similarity is in [-1, 1]); the small vector term only breaks ties.
+        nv = _norm(vec)
+        return {k: (text[k] / top if k in text else -1.0) + 1e-3 * nv.get(k, 0.0) for k in set(vec) | set(text)}
+    a = fusion.text_weight
+    if fusion.method == "rrf":
+        rv, rt = _ranks(vec), _ranks(text)
+        c = fusion.rrf_k
+        return {
+            k: ((1 - a) / (c + rv[k]) if k in rv else 0.0) + (a / (c + rt[k]) if k in rt else 0.0)
+            for k in set(rv) | set(rt)
+        }
     nv = _norm(vec)
     # BM25 scores start at zero: scale by the best, so the weakest match still beats no match.
     nt = {k: v / top for k, v in text.items()} if top > 0 else {k: 0.0 for k in text}
-    a = fusion.text_weight
     return {
         k: (1 - a) * nv.get(k, fusion.floor) + a * nt.get(k, fusion.floor) for k in set(nv) | set(nt)
     }

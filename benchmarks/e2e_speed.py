@@ -1,0 +1,175 @@
+"""End-to-end speed on wtq-dev: index tiles/s, unchanged re-index, query latency, fresh-process search, size.
+
+    .venv/bin/python benchmarks/e2e_speed.py [--fresh-tables 120] [--runs 3] [--build-full]
+
+1. Fresh index: `--fresh-tables` tables (seed 1) into a new, empty database: tiles/s of the whole
+   path (render, read, embed, write) as `Index.add` runs it, median over --runs runs, each into a new
+   database (--runs 1 when time is short).
+2. The full set (all 1,679 tables) in <scratch>/wtq-dev-full: built once with --build-full (about
+   20+ minutes of OCR on 2 cores; its tiles/s is recorded in wtq-dev-full.json and reported), then
+   reused: the unchanged re-index time (`Index.add` over all 1,679 again; goal <= 10 s), warm
+   in-process query latency p50/p95 (text query including its encoding, 200 wtq questions), the median
+   of fresh `shotdex search` processes (goal <= 3 s), and bytes on disk per tile. Without that
+   database, these figures come from the 300-table quality database (benchmarks/quality.py) and the
+   table says so.
+Writes benchmarks/results/e2e_speed.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("LANCEDB_LOG", "error")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import SHARED, fmt, percentile, write_result  # noqa: E402
+from quality import SCRATCH  # noqa: E402
+
+CORPUS = SHARED / "wtq-dev" / "corpus"
+QUERIES = SHARED / "wtq-dev" / "queries.jsonl"
+FULL_DB = SCRATCH / "wtq-dev-full"
+
+
+def all_tables() -> list[str]:
+    return sorted(str(p) for p in CORPUS.glob("*/*.csv"))
+
+
+def fresh_index(n: int, runs: int) -> tuple[list[float], int, float]:
+    """tiles/s of `Index.add` into an empty database, n tables, `runs` times."""
+    from shotdex.index import open_index
+
+    tables = random.Random(1).sample(all_tables(), n)
+    rates, tiles, secs = [], 0, 0.0
+    for _ in range(runs):
+        tmp = Path(tempfile.mkdtemp(prefix="shotdex-e2e-"))
+        try:
+            with open_index(db=tmp / "db") as idx:
+                t0 = time.perf_counter()
+                report = idx.add(tables)
+                secs = time.perf_counter() - t0
+            tiles = report.tiles
+            rates.append(tiles / secs)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return rates, tiles, secs
+
+
+def build_full() -> dict:
+    from shotdex.index import open_index
+
+    with open_index(db=FULL_DB) as idx:
+        t0 = time.perf_counter()
+        report = idx.add(all_tables())
+        secs = time.perf_counter() - t0
+    info = {"tables": len(all_tables()), "added": len(report.added), "tiles": report.tiles, "seconds": round(secs, 1),
+            "tiles_per_s": round(report.tiles / secs, 3) if secs else None, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_1min_after": round(os.getloadavg()[0], 2)}
+    FULL_DB.with_suffix(".json").write_text(json.dumps(info, indent=1))
+    return info
+
+
+def reindex(db: Path, sources: list[str], runs: int) -> list[float]:
+    from shotdex.index import open_index
+
+    out = []
+    for _ in range(runs):
+        with open_index(db=db) as idx:
+            t0 = time.perf_counter()
+            report = idx.add(sources)
+            out.append(time.perf_counter() - t0)
+        assert not report.added and not report.updated, "re-index of an unchanged corpus changed something"
+    return out
+
+
+def warm_latency(db: Path, n: int = 200) -> tuple[list[float], float]:
+    from shotdex.index import open_index
+
+    qs = [json.loads(line)["query"] for line in QUERIES.read_text().splitlines()[:n]]
+    with open_index(db=db) as idx:
+        t0 = time.perf_counter()
+        idx.search(text="warm up the model", k=10)
+        first = time.perf_counter() - t0
+        times = []
+        for q in qs:
+            t0 = time.perf_counter()
+            idx.search(text=q, k=10)
+            times.append((time.perf_counter() - t0) * 1000)
+        return times, first
+
+
+def fresh_process(db: Path, runs: int) -> list[float]:
+    exe = Path(sys.executable).with_name("shotdex")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "shotdex.cli"]
+    out = []
+    for q in ["which country won the most gold medals?", "who was the first president", "list of albums released in 1999",
+              "how many games did the team win", "population of the largest city"][: max(runs, 1)]:
+        t0 = time.perf_counter()
+        subprocess.run(cmd + ["search", q, "--db", str(db), "-k", "10"], check=True, capture_output=True)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fresh-tables", type=int, default=120)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--build-full", action="store_true", help="Index all 1,679 tables first if not done yet.")
+    args = ap.parse_args()
+    load0 = os.getloadavg()[0]
+    lines = ["## End-to-end speed on wtq-dev (`benchmarks/e2e_speed.py`)", "",
+             f"Command: `python benchmarks/e2e_speed.py --fresh-tables {args.fresh_tables} --runs {args.runs}"
+             f"{' --build-full' if args.build_full else ''}`; 1-min load average {load0:.1f} at the start "
+             "(2 cores: other processes running at the same time slow every figure here).", "",
+             "| measure | value | goal |", "|---|---|---|"]
+    rates, tiles, secs = fresh_index(args.fresh_tables, args.runs)
+    lines.append(f"| index from scratch, {args.fresh_tables} tables ({tiles} tiles), tiles/s | {fmt(rates, '', 2)} | >= 2 (issue 3) |")
+    full = FULL_DB.exists() or args.build_full
+    if args.build_full and not FULL_DB.with_suffix(".json").exists():
+        build_full()
+    if full and FULL_DB.with_suffix(".json").exists():
+        info = json.loads(FULL_DB.with_suffix(".json").read_text())
+        lines.append(f"| first index of all {info['tables']} tables ({info['tiles']} tiles, built {info['when']}) | "
+                     f"{info['seconds']:.0f} s, {info['tiles_per_s']} tiles/s | - |")
+        db, sources, label = FULL_DB, all_tables(), f"all {len(all_tables())} tables"
+    else:
+        from quality import SETS, eval_args
+        from shotdex.index.evaluate import prepare
+
+        cfg = SETS["wtq-dev"]
+        sources, _ = prepare(cfg["queries"], cfg["corpus"], **eval_args("wtq-dev"))
+        db, label = SCRATCH / "wtq-dev", f"{len(sources)} tables (quality sample; no full database built)"
+    re = reindex(db, sources, args.runs)
+    lines.append(f"| unchanged re-index, {label} (s) | {fmt(re, '', 2)} | <= 10 s for 1,679 |")
+    times, first = warm_latency(db)
+    lines.append(f"| warm query latency in process, {len(times)} wtq questions, {label} (ms) | p50 {percentile(times, 50):.1f}, "
+                 f"p95 {percentile(times, 95):.1f} (first query incl. model load {first * 1000:.0f} ms) | p50 <= 50, p95 <= 100 at 100k tiles |")
+    fp = fresh_process(db, 5)
+    lines.append(f"| fresh-process `shotdex search` (s) | {fmt(fp, '', 2)} | median <= 3 s |")
+    from shotdex.index import open_index
+
+    with open_index(db=db) as idx:
+        st = idx.stats()
+    lines.append(f"| index size on disk | {st.bytes_on_disk / 2**20:.1f} MiB for {st.tiles} tiles = "
+                 f"{st.bytes_on_disk / max(1, st.tiles) / 1024:.1f} KiB per tile (images, vectors, text, word boxes) | - |")
+    lines += ["", f"1-min load average at the end: {os.getloadavg()[0]:.1f}."]
+    text = "\n".join(lines)
+    print(text)
+    write_result("e2e_speed", text)
+
+
+if __name__ == "__main__":
+    main()
