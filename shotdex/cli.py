@@ -113,7 +113,9 @@ def render(
     if as_json:
         for line in report.manifest:
             typer.echo(json.dumps(line, ensure_ascii=False))
-    _print_failures(report.failed, report.warnings)
+    from .render.discover import BENIGN_SKIPS
+
+    _print_failures(report.failed, report.warnings, [(p, w) for p, w in report.skipped if w not in BENIGN_SKIPS])
     typer.echo(report.summary(), err=as_json)
     raise typer.Exit(0 if report.ok else 1)
 

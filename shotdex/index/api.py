@@ -148,7 +148,7 @@ class Index:
             query_text = reading.text or None
         hybrid_on = hybrid if hybrid is not None else True
         return search_store(
-            self.store, vector, query_text if hybrid_on else None, k=k, kind=kind, where=where,
+            self.store.snapshot(), vector, query_text if hybrid_on else None, k=k, kind=kind, where=where,
             hybrid=hybrid_on, tiles=tiles, fusion=FUSION,
         )
 

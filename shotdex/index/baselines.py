@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .search import Fusion, fuse
+from .search import FUSION, fuse
 
 __all__ = ["run_baselines"]
 
@@ -20,13 +20,19 @@ def _per_source(tile_scores: np.ndarray, sources: list[str], depth: int) -> list
     return sorted(best, key=lambda s: -best[s])
 
 
-def _text_encoder(index):
+def _text_model(index):
+    """The sentence model as a text encoder: the index's own when it reads text (`reader`), else the
+    default reader's. The reader embeds a tile's read text and a query through the same call
+    (`embed_queries`: same windows, same pooling), so documents go through it too."""
     emb = index.embedder
     if hasattr(emb, "embed_texts"):
-        return emb.embed_texts
+        return emb.embed_texts, emb.embed_queries
+    if getattr(emb, "name", "").startswith("reader"):
+        return emb.embed_queries, emb.embed_queries
     from ..embed import get_embedder
 
-    return get_embedder("reader", index.settings).embed_texts
+    reader = get_embedder("reader", index.settings)
+    return reader.embed_queries, reader.embed_queries
 
 
 def run_baselines(index, queries, k: int = 10) -> dict:
@@ -52,27 +58,27 @@ def run_baselines(index, queries, k: int = 10) -> dict:
         scores = retriever.get_scores(tokens) if tokens else np.zeros(len(texts))
         bm25_scores.append(np.asarray(scores, dtype="float32"))
 
-    encode = _text_encoder(index)
-    doc_vecs = encode(texts)
-    q_vecs = index.embedder.embed_queries([q.query for q in text_queries]) if hasattr(index.embedder, "embed_texts") else None
-    if q_vecs is None or q_vecs.shape[1] != doc_vecs.shape[1]:
-        from ..embed import get_embedder
-
-        q_vecs = get_embedder("reader", index.settings).embed_queries([q.query for q in text_queries])
+    encode_docs, encode_queries = _text_model(index)
+    doc_vecs = encode_docs(texts)
+    q_vecs = encode_queries([q.query for q in text_queries])
     dense_scores = [doc_vecs @ qv for qv in q_vecs]
 
     def report(rankings):
         return {**rank_metrics(rankings, relevants, k), "_curve": recall_curve(rankings, relevants)}
 
-    bm25_rank = [_per_source(s, sources, DEPTH) for s in bm25_scores]
+    bm25_rank = []  # ties at zero (no shared word) are not a ranking: they are left out
+    for s in bm25_scores:
+        ranked, vals = _best(s, sources, DEPTH)
+        bm25_rank.append([src for src, v in zip(ranked, vals) if v > 0])
     dense_rank = [_per_source(s, sources, DEPTH) for s in dense_scores]
     out["bm25 (true text)"] = report(bm25_rank)
     out["sentence model (true text)"] = report(dense_rank)
     fused = []
     for bs, ds in zip(bm25_scores, dense_scores):
-        b = dict(zip(*_best(bs, sources)))
+        # Like LanceDB's full-text search, BM25 lists only sources that share a word with the query.
+        b = {s: v for s, v in zip(*_best(bs, sources)) if v > 0}
         d = dict(zip(*_best(ds, sources)))
-        f = fuse(d, b, Fusion())
+        f = fuse(d, b, FUSION)  # the same fusion rule as shotdex's default
         fused.append(sorted(f, key=lambda s: -f[s])[:DEPTH])
     out["bm25 + sentence fusion (true text)"] = report(fused)
     return out

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..render.discover import BENIGN_SKIPS
 from .store import Store, now
-
-BENIGN_SKIPS = ("hidden", "unknown ending")
 
 MAX_TILES_AHEAD = 96
 

@@ -24,6 +24,8 @@ SOURCES = "sources"
 # Exact search stays under ~30 ms below this many rows on 2 cores; past it an IVF-HNSW-SQ index
 # answers in ~7 ms at recall@10 ~0.97 (benchmarks/index_speed.py measures both).
 ANN_MIN_ROWS = 25_000
+# How stale a reader's view of the tables may get before it looks for newer commits.
+READ_CONSISTENCY = timedelta(seconds=1)
 # Versions younger than this survive cleanup, so a search that started on one keeps working.
 KEEP_VERSIONS = timedelta(minutes=5)
 
@@ -139,7 +141,9 @@ class Store:
         self.folder = Path(folder).expanduser()
         self.meta = Meta.load(self.folder)
         try:
-            self.db = lancedb.connect(str(self.folder))
+            # Without an interval an open table never sees another process's commits: a long-lived
+            # Index (a server, a notebook) would search a frozen snapshot while `shotdex index` runs.
+            self.db = lancedb.connect(str(self.folder), read_consistency_interval=READ_CONSISTENCY)
         except Exception as exc:  # lancedb raises plain errors for unusable folders
             raise IndexError_(f"cannot open index at {self.folder}: {exc}") from exc
         self._tiles = None
@@ -214,6 +218,17 @@ class Store:
                 raise IndexError_(f"no index at {self.folder}: run `shotdex index SRC... --db {self.folder}` first")
             self._tiles = self.db.open_table(self.meta.tiles_table)
         return self._tiles
+
+    def snapshot(self) -> "Store":
+        """A view of this store whose tiles table is pinned to its latest commit, so the several
+        queries of one search (vectors, full text) all read the same version while a writer commits."""
+        import copy
+
+        view = copy.copy(self)
+        table = self.db.open_table(self.tiles.name)
+        table.checkout(table.version)
+        view._tiles = table
+        return view
 
     @property
     def sources(self):

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-__all__ = ["KIND_BY_SUFFIX", "kind_of", "is_url", "suffix_of", "Discovery", "discover", "content_hash"]
+__all__ = ["BENIGN_SKIPS", "KIND_BY_SUFFIX", "kind_of", "is_url", "suffix_of", "Discovery", "discover", "content_hash"]
 
 # Longest endings first matter: '.vl.json' is a chart, '.json' a table. suffix_of() tries compound
 # endings before simple ones, so order here is documentation only.
@@ -61,6 +61,10 @@ KIND_BY_SUFFIX: dict[str, str] = {
     # documents
     ".pdf": "pdf",
 }
+
+# Skip reasons too common to mention one by one (any real folder is full of them); the others
+# (symlink loops, pipes, unreadable folders) get a line each.
+BENIGN_SKIPS = ("hidden", "unknown ending")
 
 _COMPOUND = sorted((s for s in KIND_BY_SUFFIX if s.count(".") > 1), key=len, reverse=True)
 

@@ -63,7 +63,7 @@ def render_to_dir(
     with Renderer(settings, chromium=chromium) as renderer, open(out / "manifest.jsonl", "w") as manifest:
         for n, src in enumerate(found.sources):
             res = renderer.render(src)
-            report.warnings += [(src, w) for w in res.warnings]
+            report.warnings += [(src, w[len(src) + 2 :] if w.startswith(src + ": ") else w) for w in res.warnings]
             if not res.ok:
                 report.failed.append((src, res.error))
             else:
