@@ -43,7 +43,7 @@ def _said(case, path: str, rc: int, stderr: str, stdout: str) -> str:
     if not lines:
         return f"rendered, {tiles.group(1) if tiles else '?'} tiles"
     head = "; ".join(lines)
-    if tiles and rc == 0:
+    if tiles and rc == 0 and tiles.group(1) != "0":
         head = f"rendered, {tiles.group(1)} tiles; " + head
     return head.replace("|", "\\|")
 

@@ -88,3 +88,37 @@ def test_include_globs_are_relative_to_the_corpus(tmp_path):
     q.write_text(json.dumps({"id": "1", "query": "x", "relevant": ["a.html"]}) + "\n")
     sources, queries = prepare(q, tmp_path, include=["*.html"])
     assert sources == [str(tmp_path / "a.html")] and [x.id for x in queries] == ["1"]
+
+
+def test_default_fusion_weighs_full_text_more_for_short_queries():
+    from shotdex.index.search import FUSION, Fusion, fuse
+
+    vec = {"a": 0.9, "b": 0.5, "c": 0.1}  # min-max: a 1.0, b 0.5, c 0.0
+    text = {"b": 10.0, "c": 5.0}  # divided by the best: b 1.0, c 0.5
+    long_q = "which of these documents talks about the thing"
+    short = fuse(vec, text, FUSION, "the thing")
+    w = FUSION.short_text_weight
+    assert short["a"] == pytest.approx(1 - w) and short["b"] == pytest.approx((1 - w) * 0.5 + w)
+    long_ = fuse(vec, text, FUSION, long_q)
+    w = FUSION.text_weight
+    assert long_["a"] == pytest.approx(1 - w) and long_["c"] == pytest.approx(w * 0.5)
+    # No query text: the long-query weight; no full-text list: the vector scores as they are.
+    assert fuse(vec, text, FUSION) == long_
+    assert fuse(vec, {}, FUSION, "x") == vec
+    # Reciprocal ranks: (1 - w) / (k + vector rank) + w / (k + text rank).
+    rrf = fuse(vec, text, Fusion(method="rrf", rrf_k=10, text_weight=0.5, short_query_words=0))
+    assert rrf["b"] == pytest.approx(0.5 / 12 + 0.5 / 11) and rrf["a"] == pytest.approx(0.5 / 11)
+
+
+def test_text_first_choice_keeps_a_clear_full_text_winner_on_top():
+    from shotdex.index.search import Fusion, fuse, text_margin
+
+    vec = {"a": 0.9, "b": 0.2, "c": 0.8}
+    text = {"b": 10.0, "c": 2.0}
+    assert text_margin(text) == pytest.approx(0.8)
+    f = Fusion(text_first_margin=0.5, short_query_words=0)
+    got = fuse(vec, text, f)
+    assert sorted(got, key=lambda s: -got[s]) == ["b", "c", "a"]  # full-text order, then vector order
+    close = {"b": 10.0, "c": 9.0}  # margin 0.1: no clear winner, weighted scores decide
+    got = fuse(vec, close, f)
+    assert max(got, key=got.get) == "c"

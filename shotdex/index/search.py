@@ -10,6 +10,7 @@ from .store import Store, sql_str
 
 __all__ = ["Hit", "Fusion", "FUSION", "Candidates", "candidates", "fuse", "rank_candidates", "search_store", "snippet"]
 
+_WORD = re.compile(r"\w+", re.UNICODE)
 EF = 100  # HNSW search breadth: recall@10 ~0.97 at 100k rows (benchmarks/index_speed.py)
 _COLUMNS = ["id", "source", "kind", "page", "tile", "x", "y", "w", "h", "label", "text"]
 
@@ -47,14 +48,27 @@ class Fusion:
     text_first_margin (a per-query choice): when the best full-text candidate leads the second by at
     least this share of its score, the query named one candidate's words clearly; the full-text order
     is kept as it is (vector scores only break ties), and candidates it lacks follow in vector order.
-    None turns the choice off. benchmarks/fusion.py measures these settings.
+    None turns the choice off.
+    short_query_words / short_text_weight (a per-query choice by the query's form): a query of at most
+    that many words is a keyword or title lookup, whose words stand on the page it wants, so full text
+    gets short_text_weight instead of text_weight; longer, question-like queries lean more on meaning.
+    The defaults are the rule benchmarks/fusion.py chose on wtq-dev and pydocs-dev (see BENCHMARKS.md):
+    the best mean nDCG@10 of the rules measured, and above both vector-only and full-text-only on each.
     """
 
     method: str = "scores"
-    text_weight: float = 0.5
+    text_weight: float = 0.6
     rrf_k: float = 60.0
     floor: float = 0.0
     text_first_margin: float | None = None
+    short_query_words: int = 4
+    short_text_weight: float = 0.8
+
+    def weight_for(self, query: str | None) -> float:
+        """The full-text weight for this query."""
+        if query is not None and self.short_query_words > 0 and len(_WORD.findall(query)) <= self.short_query_words:
+            return self.short_text_weight
+        return self.text_weight
 
 
 FUSION = Fusion()
@@ -82,8 +96,10 @@ def text_margin(text: dict[str, float]) -> float:
     return (top[0] - (top[1] if len(top) > 1 else 0.0)) / top[0]
 
 
-def fuse(vec: dict[str, float], text: dict[str, float], fusion: Fusion = FUSION) -> dict[str, float]:
-    """Combine two {key: score} maps (higher is better) into one."""
+def fuse(
+    vec: dict[str, float], text: dict[str, float], fusion: Fusion = FUSION, query: str | None = None
+) -> dict[str, float]:
+    """Combine two {key: score} maps (higher is better) into one; query picks the weight (see Fusion)."""
     if not text:
         return dict(vec)
     if not vec:
@@ -94,7 +110,7 @@ def fuse(vec: dict[str, float], text: dict[str, float], fusion: Fusion = FUSION)
         # vector order (cosine similarity is in [-1, 1]); the small vector term only breaks ties.
         nv = _norm(vec)
         return {k: (text[k] / top if k in text else -1.0) + 1e-3 * nv.get(k, 0.0) for k in set(vec) | set(text)}
-    a = fusion.text_weight
+    a = fusion.weight_for(query)
     if fusion.method == "rrf":
         rv, rt = _ranks(vec), _ranks(text)
         c = fusion.rrf_k
@@ -110,7 +126,6 @@ def fuse(vec: dict[str, float], text: dict[str, float], fusion: Fusion = FUSION)
     }
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def snippet(text: str, query: str | None, width: int = 100) -> str:
@@ -218,13 +233,13 @@ def rank_candidates(cands: Candidates, query: str | None, *, k: int, tiles: bool
     """Fuse the two candidate lists (per tile, or per source by each source's best tile) into hits."""
     rows, vscore, tscore = cands.rows, cands.vector, cands.text
     if tiles:
-        scores = fuse(vscore, tscore, fusion)
+        scores = fuse(vscore, tscore, fusion, query)
         order = sorted(scores, key=lambda i: (-scores[i], i))[:k]
         return [_hit(n + 1, scores[i], rows[i], query, vscore.get(i), tscore.get(i)) for n, i in enumerate(order)]
     # Per source: each list keeps its best tile per source, then the sources are fused.
     best_v = _best_per_source(vscore, rows)
     best_t = _best_per_source(tscore, rows)
-    scores = fuse({s: v for s, (v, _) in best_v.items()}, {s: v for s, (v, _) in best_t.items()}, fusion)
+    scores = fuse({s: v for s, (v, _) in best_v.items()}, {s: v for s, (v, _) in best_t.items()}, fusion, query)
     order = sorted(scores, key=lambda s: (-scores[s], s))[:k]
     hits = []
     for n, src in enumerate(order):
