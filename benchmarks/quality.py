@@ -94,7 +94,17 @@ def run_set(name: str) -> dict:
         idx.close()
     result["_seconds"] = round(time.perf_counter() - t0, 1)
     plot_recall(result, RESULTS / f"quality-{name}.png", title=name)
+    shrink_png(RESULTS / f"quality-{name}.png")
     return result
+
+
+def shrink_png(path: Path, colors: int = 48) -> None:
+    """Palette PNG: a line chart needs few colours, and the file is committed."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=colors)
+    small.save(path, optimize=True)
 
 
 def row(name: str, m: dict) -> str:

@@ -14,7 +14,6 @@ software metadata in the PNG, so the same spec always gives the same pixels.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 
@@ -130,10 +129,11 @@ def draw_chart_spec(job):
                 ax.legend()
         if spec.get("title"):
             ax.set_title(str(spec["title"]))
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+        # One draw straight into pixels: tight layout inside it, no PNG encode/decode round trip.
+        fig.set_layout_engine("tight")
+        canvas = fig.canvas
+        canvas.draw()
+        img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
     words = [str(spec.get("title") or ""), str(spec.get("xlabel") or spec["x"]),
              str(spec.get("ylabel") or " ".join(series)), " ".join(xs[:50])]
     return img, " ".join(w for w in words if w)
