@@ -1,6 +1,6 @@
 """Run every benchmark and rewrite BENCHMARKS.md from benchmarks/results/*.md.
 
-    .venv/bin/python benchmarks/run_all.py                  # everything (about 45-60 min on 2 cores)
+    .venv/bin/python benchmarks/run_all.py                  # everything (see the timing note below)
     .venv/bin/python benchmarks/run_all.py --only quality fusion
     .venv/bin/python benchmarks/run_all.py --only report    # just regenerate BENCHMARKS.md
 
@@ -16,7 +16,11 @@ in BENCHMARKS.md):
             fresh-process query latency, bytes per tile (reuses <scratch>/wtq-dev-full when built)
   e2e-full  the same with --build-full: first builds the full 1,679-table wtq-dev database (~20+ min)
   report    rewrite BENCHMARKS.md (always runs last)
-The quality and e2e databases live in $SHOTDEX_BENCH_SCRATCH (default /tmp/shotdex-bench), outside
+Timing on 2 cores (measured 2026-11-29 with other jobs sharing the cores, load 5-7): indexing the four
+quality samples the first time took 689 + 940 + 121 + 38 s (wtq-dev, pydocs-dev, vega-gallery,
+sklearn-gallery; about half that on idle cores), their evaluation with baselines 227 + 321 + 10 + 3 s,
+fusion.py about 1 min once the databases exist, e2e 6.6 min; render and embed take a few minutes; the
+1M-row part of index_speed was not timed here. The quality and e2e databases live in $SHOTDEX_BENCH_SCRATCH (default /tmp/shotdex-bench), outside
 the repo, so a rerun only indexes what changed.
 """
 
@@ -98,7 +102,6 @@ def report(timings: dict[str, tuple[int, float]]) -> Path:
         body = [ln for ln in path.read_text().splitlines() if not ln.startswith("<!--")]
         # Images in results/*.md are relative to results/; BENCHMARKS.md sits at the repo root.
         body = [ln.replace("](quality-", "](benchmarks/results/quality-") for ln in body]
-        body = ["#" + ln if ln.startswith("#") else ln for ln in body]  # one level below the title
         lines += body + [""]
     out = ROOT / "BENCHMARKS.md"
     out.write_text("\n".join(lines).rstrip() + "\n")

@@ -289,6 +289,8 @@ def eval_(
     baselines: bool = typer.Option(False, "--baselines", help="Also run text-only retrievers over the renderer's own text."),
     sample: Optional[int] = typer.Option(None, "--sample", help="Use only this many sources (fixed --seed) and their queries."),
     seed: int = typer.Option(0, "--seed", help="Seed for --sample."),
+    include: Optional[list[str]] = typer.Option(None, "--include", help="Only sources whose path under --corpus matches this glob (repeatable; * crosses folders)."),
+    relevant_share: Optional[float] = typer.Option(None, "--relevant-share", help="With --sample: this share of the sample comes from sources some query names, the rest are distractors."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a Recall@k chart (PNG)."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -298,7 +300,8 @@ def eval_(
 
     idx = open_index(settings=_settings(db=db, model=model))
     try:
-        result = evaluate(idx, queries, corpus, k=k, baselines=baselines, sample=sample, seed=seed)
+        result = evaluate(idx, queries, corpus, k=k, baselines=baselines, sample=sample, seed=seed,
+                          include=include or None, relevant_share=relevant_share)
     finally:
         idx.close()
     if plot is not None:

@@ -6,7 +6,7 @@ openpyxl, pyarrow) are imported inside the functions that use them, so importing
 
 from __future__ import annotations
 
-RENDERER_VERSION = "1"  # bump when pixels change
+RENDERER_VERSION = "2"  # bump when pixels change
 
 from .browser import find_chromium  # noqa: E402
 from .discover import KIND_BY_SUFFIX, Discovery, content_hash, discover, is_url, kind_of  # noqa: E402

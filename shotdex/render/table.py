@@ -20,7 +20,7 @@ body {{ padding: 16px 20px; }}
 .cap {{ font: bold 15px/1.3 {SANS}; margin: 0 0 8px; color: #222; }}
 .cap span {{ font-weight: normal; color: #555; }}
 table {{ font: 14px/1.3 {SANS}; }}
-td, th {{ max-width: 22em; overflow-wrap: anywhere; white-space: pre-wrap; text-align: left; }}
+td, th {{ max-width: 22em; overflow-wrap: break-word; white-space: pre-wrap; text-align: left; }}
 tbody tr:nth-child(even) td {{ background: #f7f7f7; }}
 """
 _PAD_X, _PAD_BOTTOM = 20, 12
