@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -131,24 +132,51 @@ def _disk_full(exc: BaseException) -> bool:
     return "No space left on device" in text or "os error 28" in text
 
 
+def _import_lancedb() -> None:
+    try:
+        import lancedb  # noqa: F401
+    except Exception:  # noqa: BLE001 - the real import in Store.db reports it
+        pass
+
+
+_LANCEDB_IMPORT = threading.Thread(target=_import_lancedb, name="shotdex-import-lancedb", daemon=True)
+_PREFETCH_LOCK = threading.Lock()
+
+
+def _prefetch_lancedb() -> None:
+    os.environ.setdefault("LANCEDB_LOG", "error")
+    with _PREFETCH_LOCK:
+        if not _LANCEDB_IMPORT.is_alive() and _LANCEDB_IMPORT.ident is None:
+            _LANCEDB_IMPORT.start()
+
+
 class Store:
     """A shotdex database folder: LanceDB tables plus shotdex.json."""
 
     def __init__(self, folder: Path):
-        os.environ.setdefault("LANCEDB_LOG", "error")
-        import lancedb
-
         self.folder = Path(folder).expanduser()
         self.meta = Meta.load(self.folder)
-        try:
-            # Without an interval an open table never sees another process's commits: a long-lived
-            # Index (a server, a notebook) would search a frozen snapshot while `shotdex index` runs.
-            self.db = lancedb.connect(str(self.folder), read_consistency_interval=READ_CONSISTENCY)
-        except Exception as exc:  # lancedb raises plain errors for unusable folders
-            raise IndexError_(f"cannot open index at {self.folder}: {exc}") from exc
+        # `import lancedb` takes ~2 s; start it now so it overlaps with loading the embedder.
+        _prefetch_lancedb()
+        self._db = None
         self._tiles = None
         self._sources = None
         self._pending: set[str] | None = None
+
+    @property
+    def db(self):
+        """The LanceDB connection, made on first use."""
+        if self._db is None:
+            _LANCEDB_IMPORT.join()
+            import lancedb
+
+            try:
+                # Without an interval an open table never sees another process's commits: a long-lived
+                # Index (a server, a notebook) would search a frozen snapshot while `shotdex index` runs.
+                self._db = lancedb.connect(str(self.folder), read_consistency_interval=READ_CONSISTENCY)
+            except Exception as exc:  # lancedb raises plain errors for unusable folders
+                raise IndexError_(f"cannot open index at {self.folder}: {exc}") from exc
+        return self._db
 
     @contextlib.contextmanager
     def writing(self):
