@@ -261,7 +261,8 @@ def _best_per_source(scores: dict[str, float], rows: dict[str, dict]) -> dict[st
     best: dict[str, tuple[float, str]] = {}
     for tid, s in scores.items():
         src = rows[tid]["source"]
-        if src not in best or s > best[src][0]:
+        # Ties go to the smaller tile id, so the named tile does not depend on row order.
+        if src not in best or (s, best[src][1]) > (best[src][0], tid):
             best[src] = (s, tid)
     return best
 
