@@ -41,9 +41,13 @@ from quality import SCRATCH  # noqa: E402
 
 CORPUS = SHARED / "wtq-dev" / "corpus"
 QUERIES = SHARED / "wtq-dev" / "queries.jsonl"
-# SHOTDEX_MODEL=toy SHOTDEX_PLUGINS=toy_embedder PYTHONPATH=tests builds the full set in minutes
-# instead of 20+ (the unchanged re-index path never embeds, so it measures the same code).
-FULL_DB = SCRATCH / ("wtq-dev-full" + ("-" + os.environ["SHOTDEX_MODEL"] if os.environ.get("SHOTDEX_MODEL") else ""))
+# `--full-model toy` (with SHOTDEX_PLUGINS=toy_embedder PYTHONPATH=tests) builds the full set in minutes
+# instead of 20+; the unchanged re-index path never embeds, so it measures the same code.
+FULL_MODEL = "reader"
+
+
+def full_db() -> Path:
+    return SCRATCH / ("wtq-dev-full" + ("" if FULL_MODEL == "reader" else f"-{FULL_MODEL}"))
 
 
 def all_tables() -> list[str]:
@@ -98,14 +102,14 @@ def fresh_index(n: int, runs: int) -> tuple[list[float], int, float, list[float]
 def build_full() -> dict:
     from shotdex.index import open_index
 
-    with open_index(db=FULL_DB, model=os.environ.get("SHOTDEX_MODEL")) as idx:
+    with open_index(db=full_db(), model=FULL_MODEL) as idx:
         t0 = time.perf_counter()
         report = idx.add(all_tables())
         secs = time.perf_counter() - t0
-    info = {"model": os.environ.get("SHOTDEX_MODEL") or "reader", "tables": len(all_tables()), "added": len(report.added), "tiles": report.tiles, "seconds": round(secs, 1),
+    info = {"model": FULL_MODEL, "tables": len(all_tables()), "added": len(report.added), "tiles": report.tiles, "seconds": round(secs, 1),
             "tiles_per_s": round(report.tiles / secs, 3) if secs else None, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "load_1min_after": round(os.getloadavg()[0], 2)}
-    FULL_DB.with_suffix(".json").write_text(json.dumps(info, indent=1))
+    full_db().with_suffix(".json").write_text(json.dumps(info, indent=1))
     return info
 
 
@@ -165,7 +169,10 @@ def main() -> None:
     ap.add_argument("--fresh-tables", type=int, default=120)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--build-full", action="store_true", help="Index all 1,679 tables first if not done yet.")
+    ap.add_argument("--full-model", default="reader", help="Model for the full set (toy needs SHOTDEX_PLUGINS=toy_embedder).")
     args = ap.parse_args()
+    global FULL_MODEL
+    FULL_MODEL = args.full_model
     load0 = os.getloadavg()[0]
     lines = ["## End-to-end speed on wtq-dev (`benchmarks/e2e_speed.py`)", "",
              f"Command: `python benchmarks/e2e_speed.py --fresh-tables {args.fresh_tables} --runs {args.runs}"
@@ -177,14 +184,14 @@ def main() -> None:
     lines.append(f"| two-core reading ceiling: 2 x one bare `tesseract` process on the same tiles, tiles/s | {fmt(ceilings, '', 2)} | - |")
     ratios = [r / c for r, c in zip(rates, ceilings)]
     lines.append(f"| whole index path / ceiling, per run | {fmt(ratios, '', 2)} | >= 0.85 (issue 3) |")
-    full = FULL_DB.exists() or args.build_full
-    if args.build_full and not FULL_DB.with_suffix(".json").exists():
+    full = full_db().exists() or args.build_full
+    if args.build_full and not full_db().with_suffix(".json").exists():
         build_full()
-    if full and FULL_DB.with_suffix(".json").exists():
-        info = json.loads(FULL_DB.with_suffix(".json").read_text())
+    if full and full_db().with_suffix(".json").exists():
+        info = json.loads(full_db().with_suffix(".json").read_text())
         lines.append(f"| first index of all {info['tables']} tables with model `{info.get('model', 'reader')}` ({info['tiles']} tiles, built {info['when']}) | "
                      f"{info['seconds']:.0f} s, {info['tiles_per_s']} tiles/s | - |")
-        db, sources, label = FULL_DB, all_tables(), f"all {len(all_tables())} tables"
+        db, sources, label = full_db(), all_tables(), f"all {len(all_tables())} tables"
     else:
         from quality import SETS, eval_args
         from shotdex.index.evaluate import prepare
