@@ -52,7 +52,7 @@ PARTS: dict[str, list[str]] = {
 DEFAULT = ["quality", "fusion", "render", "embed", "index", "e2e"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
-    ("quality.md", "quality"), ("fusion.md", "fusion"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
+    ("goals.md", None), ("quality.md", "quality"), ("fusion.md", "fusion"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
 ]
 
@@ -85,7 +85,7 @@ def report(timings: dict[str, tuple[int, float]]) -> Path:
     for fname, part in SECTIONS:
         if not (RESULTS / fname).exists():
             continue
-        cmd = f"`.venv/bin/python {' '.join(PARTS[part])}`" if part else "one-off study (script inside the section)"
+        cmd = f"`.venv/bin/python {' '.join(PARTS[part])}`" if part else "written by hand from the sections below" if fname == "goals.md" else "one-off study (script inside the section)"
         when = ""
         if part in timings:
             rc, secs = timings[part]

@@ -297,8 +297,10 @@ def test_infinite_js_loop_does_not_hang(js_renderer, renderer, tmp_path):
     page = tmp_path / "loop.html"
     page.write_text("<html><body><p>spinning</p><script>while (true) {}</script></body></html>")
     later = tmp_path / "later.html"
+    # The loop starts in the first animation frame after 'load': the screenshot waits for a frame,
+    # so it cannot slip in before the loop, and only the watchdog can end it.
     later.write_text("<html><body><p>after the loop</p><script>addEventListener('load', () =>"
-                     " setTimeout(() => { for (;;) {} }, 20))</script></body></html>")
+                     " requestAnimationFrame(() => { for (;;) {} }))</script></body></html>")
     start = time.time()
     result = js_renderer.render(str(page))
     assert not result.ok and "did not finish" in result.error
