@@ -326,11 +326,21 @@ def eval_(
         _err(f"plot: {plot}")
 
 
+def _finish(code: int) -> None:
+    """Exit without the interpreter's teardown: every write is committed and every browser closed by
+    now, and unwinding LanceDB's and the embedder's runtimes costs ~0.4 s of a 3 s search."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
     """Console entry point: the one place errors become messages and exit codes."""
     try:
         rc = app(standalone_mode=False)  # returns typer.Exit's code in this mode
-        sys.exit(rc if isinstance(rc, int) else 0)
+        _finish(rc if isinstance(rc, int) else 0)
     except ShotdexError as exc:
         _err(f"error: {exc}")
         sys.exit(exc.exit_code)
