@@ -176,7 +176,7 @@ def main() -> None:
     load0 = os.getloadavg()[0]
     lines = ["## End-to-end speed on wtq-dev (`benchmarks/e2e_speed.py`)", "",
              f"Command: `python benchmarks/e2e_speed.py --fresh-tables {args.fresh_tables} --runs {args.runs}"
-             f"{' --build-full' if args.build_full else ''}`; 1-min load average {load0:.1f} at the start "
+             f"{' --build-full' if args.build_full else ''}{'' if args.full_model == 'reader' else ' --full-model ' + args.full_model}`; 1-min load average {load0:.1f} at the start "
              "(2 cores: other processes running at the same time slow every figure here).", "",
              "| measure | value | goal |", "|---|---|---|"]
     rates, tiles, secs, ceilings = fresh_index(args.fresh_tables, args.runs)
@@ -202,6 +202,9 @@ def main() -> None:
     inproc, fresh = reindex(db, sources, args.runs)
     lines.append(f"| unchanged re-index, {label}: `shotdex index` as a fresh process (s) | {fmt(fresh, '', 2)} | <= 10 s for 1,679 |")
     lines.append(f"| the same, `Index.add` alone in a warm process (s) | {fmt(inproc, '', 3)} | - |")
+    if FULL_MODEL != "reader":
+        # Query figures need the real model: use the 300-table reader database of quality.py.
+        db, label = SCRATCH / "wtq-dev", "300 tables (quality sample, reader)"
     times, first = warm_latency(db)
     lines.append(f"| warm query latency in process, {len(times)} wtq questions, {label} (ms) | p50 {percentile(times, 50):.1f}, "
                  f"p95 {percentile(times, 95):.1f} (first query of a new Index in this process {first * 1000:.0f} ms) | p50 <= 50, p95 <= 100 at 100k tiles |")
