@@ -327,17 +327,6 @@ class Store:
                 os.replace(tmp, path)
         self._pending = set(sources)
 
-    def drop_stale_tiles(self, keep: dict[str, set[str]]) -> None:
-        """For each source, delete its tiles whose id is not in the new set (after the new ones landed)."""
-        sources = [s for s in keep]
-        if not sources:
-            return
-        ids = set().union(*keep.values())
-        cond = sql_in("source", sources)
-        if ids:
-            cond += f" AND NOT ({sql_in('id', ids)})"
-        self.tiles.delete(cond)
-
     def write_sources(self, rows: list[dict]) -> None:
         if not rows:
             return
