@@ -9,7 +9,6 @@ trials with `reader`.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import random
@@ -25,7 +24,7 @@ import pytest
 
 import badcorpus
 from reliability_util import (
-    TOY, chromium_main_pids, check_consistent, cli_env, descendants, kill_group, run_cli, source_rows,
+    TOY, chromium_main_pids, check_consistent, cli_env, kill_group, run_cli, source_rows,
     start_cli, tile_rows,
 )
 

@@ -92,12 +92,12 @@ class Index:
 
     def remove(self, paths: Iterable[str | Path]) -> list[str]:
         """Drop sources (files, or everything under a folder); returns the sources removed."""
-        from .indexer import _under
+        from .indexer import under_roots
 
         wanted = [str(p) if "://" in str(p) else str(Path(p).resolve()) for p in paths]
         with WriterLock(self.store.folder):
             known = self.store.source_rows(["status"])
-            gone = [s for s in known if _under(s, wanted)]
+            gone = [s for s in known if under_roots(s, wanted)]
             self.store.delete_sources(gone)
             if gone:
                 self.store.maintain()

@@ -92,7 +92,8 @@ def _stat(source: str) -> tuple[int, float]:
     return st.st_size, st.st_mtime
 
 
-def _under(source: str, roots: list[str]) -> bool:
+def under_roots(source: str, roots: list[str]) -> bool:
+    """True when source is one of roots or lies below one of them."""
     return any(source == r or source.startswith(r.rstrip("/") + "/") for r in roots)
 
 
@@ -155,7 +156,7 @@ def run_add(
     if prune:
         roots = [str(Path(p).resolve()) for p in paths if "://" not in p]
         alive = set(found.sources)
-        gone = [s for s in store.source_rows(["status"]) if _under(s, roots) and s not in alive and not os.path.exists(s)]
+        gone = [s for s in store.source_rows(["status"]) if under_roots(s, roots) and s not in alive and not os.path.exists(s)]
         store.delete_sources(gone)
         report.pruned = gone
 

@@ -35,7 +35,7 @@ def load_image(source: str, data: bytes | None, max_pixels: int):
             img = Image.open(io.BytesIO(data) if data is not None else source)
     except UnidentifiedImageError:
         raise RenderError(source, "not a readable image (unknown or corrupt format)") from None
-    except Image.DecompressionBombError as e:
+    except Image.DecompressionBombError:
         raise RenderError(
             source, f"image is over max_image_pixels={max_pixels:,} (a decompression bomb?); refused before decoding"
         ) from None
