@@ -309,8 +309,11 @@ def eval_(
     public = {key: v for key, v in result.items() if not key.startswith("_")}
     for b in public.get("baselines", {}).values():
         b.pop("_curve", None)
+    for f in public["failed"]["queries"]:
+        _err(f"query {f['id']} failed (scored as a miss): {f['error']}")
     if as_json:
         typer.echo(json.dumps(public))
+        _eval_exit(public)
         return
     keys = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
     typer.echo(f"{'system':40} " + " ".join(f"{key:>9}" for key in keys))
@@ -324,6 +327,15 @@ def eval_(
                f"{public['missing']['count']} queries skipped: relevant source not in the corpus")
     if plot is not None:
         _err(f"plot: {plot}")
+    _eval_exit(public)
+
+
+def _eval_exit(result: dict) -> None:
+    """Exit 1 when some queries failed: the figures count them as misses."""
+    n = result["failed"]["count"]
+    if n:
+        _err(f"{n} of {result['queries']} queries failed; each is scored as a miss")
+        raise typer.Exit(1)
 
 
 def _finish(code: int) -> None:

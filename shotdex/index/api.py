@@ -12,6 +12,7 @@ from ..errors import QueryError
 from ..settings import Settings
 from .indexer import AddReport, ProgressEvent, decode_image, run_add
 from .lock import WriterLock
+from .query import parse_query
 from .search import FUSION, Hit, search_store
 from .store import Store
 
@@ -139,9 +140,9 @@ class Index:
         if text is not None and not render_query:
             if not text.strip():
                 raise QueryError("the query is empty")
-            vector = emb.embed_queries([text])[0]
+            vector = emb.embed_queries([parse_query(text).text or text])[0]
         else:
-            img = self._query_image(text, image, url)
+            img = self._query_image(None if text is None else parse_query(text).text or text, image, url)
             reading = emb.embed_tiles([img])[0]
             vector = reading.vector
             # A reading embedder also gives the words it saw, which feed the full-text side.

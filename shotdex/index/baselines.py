@@ -109,6 +109,9 @@ def _lancedb_fts(table: list[dict], queries, depth: int = 200) -> list[dict[str,
 
     import lancedb
     from lancedb.index import FTS
+    from lancedb.query import MatchQuery
+
+    from .query import parse_query, words
 
     folder = tempfile.mkdtemp(prefix="shotdex-fts-")
     try:
@@ -119,7 +122,11 @@ def _lancedb_fts(table: list[dict], queries, depth: int = 200) -> list[dict[str,
         out = []
         for q in queries:
             best: dict[str, float] = {}
-            for r in t.search(q.query, query_type="fts", fts_columns="text").limit(depth).select(["source"]).to_list():
+            plain = parse_query(q.query).text  # the query's words, never parsed as query syntax
+            if not words(plain):
+                out.append(best)
+                continue
+            for r in t.search(MatchQuery(plain, "text"), query_type="fts").limit(depth).select(["source"]).to_list():
                 best.setdefault(r["source"], float(r["_score"]))
             out.append(best)
         return out

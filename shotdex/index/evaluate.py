@@ -191,10 +191,18 @@ def evaluate(
     missing = [q.id for q in queries if not any(r in present for r in q.relevant)]
     scored = [q for q in queries if q.id not in set(missing)]
     kinds = _kinds(index)
-    rankings, latencies, per_query = [], [], []
+    rankings, latencies, per_query, failed = [], [], [], []
     for q in scored:
         t0 = time.perf_counter()
-        hits = index.search(text=q.query, image=q.image, k=max(k, DEPTH))
+        try:
+            hits = index.search(text=q.query, image=q.image, k=max(k, DEPTH))
+        except Exception as exc:  # noqa: BLE001 - one query's failure is reported, never the eval's end
+            # A failed query is a miss: it stays in the denominator, so failures cannot raise a score.
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            failed.append({"id": q.id, "error": error})
+            rankings.append([])
+            per_query.append({"id": q.id, "rank": None, "latency_ms": None, "error": error})
+            continue
         ms = (time.perf_counter() - t0) * 1000
         ranking = [h.source for h in hits]
         rankings.append(ranking)
@@ -209,6 +217,7 @@ def evaluate(
 
         result["baselines"] = run_baselines(index, scored, k)
     result["missing"] = {"count": len(missing), "ids": missing}
+    result["failed"] = {"count": len(failed), "queries": failed}
     result["per_query"] = per_query
     result["_curve"] = recall_curve(rankings, relevants)
     result["_corpus"] = {"sources": len(sources), "failed": len(add_report.failed), "tiles": index.stats().tiles}

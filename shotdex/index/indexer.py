@@ -224,7 +224,7 @@ def run_add(
     finally:
         stop.set()
         report.seconds = time.perf_counter() - t0
-    if done:
+    if done or store.text_index_outdated():
         store.maintain()
     report.seconds = time.perf_counter() - t0
     return report

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import QueryError
+from .query import has_phrase, parse_query, words
 from .store import Store, sql_str
 
 __all__ = ["Hit", "Fusion", "FUSION", "Candidates", "candidates", "fuse", "rank_candidates", "search_store", "snippet"]
@@ -186,13 +187,10 @@ def candidates(
         if flt:
             q = q.where(flt, prefilter=True)
         vec_rows = q.limit(depth).select(_COLUMNS).to_list()
-        text_rows: list[dict] = []
-        use_text = bool(text and text.strip()) and (hybrid is None or hybrid)
-        if use_text:
-            tq = table.search(text, query_type="fts", fts_columns="text")
-            if flt:
-                tq = tq.where(flt, prefilter=True)
-            text_rows = tq.limit(depth).select(_COLUMNS).to_list()
+        text_rows: dict[str, dict] = {}
+        parsed = parse_query(text) if text and (hybrid is None or hybrid) else None
+        if parsed is not None and words(parsed.text):
+            text_rows = _text_candidates(store, parsed, flt, depth)
     except QueryError:
         raise
     except Exception as exc:  # lancedb reports bad SQL as a generic error
@@ -201,13 +199,46 @@ def candidates(
             raise QueryError(f"bad --where filter {where!r}: {msg}") from exc
         raise
     rows = {r["id"]: r for r in vec_rows}
-    for r in text_rows:
-        rows.setdefault(r["id"], r)
+    for tid, r in text_rows.items():
+        rows.setdefault(tid, r)
     return Candidates(
         rows=rows,
         vector={r["id"]: 1.0 - float(r["_distance"]) for r in vec_rows},
-        text={r["id"]: float(r["_score"]) for r in text_rows},
+        text=_phrase_boost({tid: float(r["_score"]) for tid, r in text_rows.items()}, rows, parsed),
     )
+
+
+def _text_candidates(store: Store, parsed, flt: str | None, depth: int) -> dict[str, dict]:
+    """The top tiles by BM25 over the query's words (taken literally, never parsed as syntax), plus,
+    where the full-text index keeps word positions, the top tiles holding each quoted phrase."""
+    from lancedb.query import MatchQuery, PhraseQuery
+
+    queries = [MatchQuery(parsed.text, "text")]
+    if parsed.phrases and store.fts_positions():
+        queries += [PhraseQuery(p, "text") for p in parsed.phrases]
+    out: dict[str, dict] = {}
+    for fq in queries:
+        tq = store.tiles.search(fq, query_type="fts")
+        if flt:
+            tq = tq.where(flt, prefilter=True)
+        for r in tq.limit(depth).select(_COLUMNS).to_list():
+            if r["id"] not in out or r["_score"] > out[r["id"]]["_score"]:
+                out[r["id"]] = r
+    return out
+
+
+def _phrase_boost(text: dict[str, float], rows: dict[str, dict], parsed) -> dict[str, float]:
+    """A tile that holds the quoted phrases word for word scores up to twice its BM25 score: by the
+    share of the phrases it holds, checked on the text it read (so an index without positions works)."""
+    if parsed is None or not parsed.phrases or not text:
+        return text
+    n = len(parsed.phrases)
+    out = {}
+    for tid, score in text.items():
+        body = rows[tid].get("text") or ""
+        held = sum(1 for p in parsed.phrases if has_phrase(body, p))
+        out[tid] = score * (1.0 + held / n)
+    return out
 
 
 def search_store(

@@ -354,19 +354,32 @@ class Store:
         tiles = self.tiles
         names = {ix.name: ix for ix in tiles.list_indices()}
         rows = tiles.count_rows()
-        if rows and "text_idx" not in names:
-            tiles.create_index("text", config=FTS(with_position=False), name="text_idx")
+        # Word positions let quoted phrases find their tiles; an index made before that is rebuilt once.
+        if rows and ("text_idx" not in names or not _with_positions(names["text_idx"])):
+            tiles.create_index("text", config=FTS(with_position=True), name="text_idx", replace=True)
         if rows >= ANN_MIN_ROWS and "vector_idx" not in names:
             parts = max(1, rows // 200_000)
             tiles.create_index("vector", config=HnswSq(distance_type="cosine", num_partitions=parts), name="vector_idx")
         for table in (tiles, self.sources):
             table.optimize(cleanup_older_than=KEEP_VERSIONS)
 
+    def fts_positions(self) -> bool:
+        """Whether the full-text index keeps word positions (phrase queries can use it)."""
+        return any(ix.name == "text_idx" and _with_positions(ix) for ix in self.tiles.list_indices())
+
+    def text_index_outdated(self) -> bool:
+        """Tiles are stored but the full-text index lacks word positions (made by an older shotdex)."""
+        return self.exists and self.tiles.count_rows() > 0 and not self.fts_positions()
+
     def has_ann(self) -> bool:
         return any(ix.name == "vector_idx" for ix in self.tiles.list_indices())
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+
+
+def _with_positions(ix) -> bool:
+    return bool((getattr(ix, "index_details", None) or {}).get("with_position"))
 
 
 def now() -> float:
