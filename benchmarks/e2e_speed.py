@@ -193,7 +193,7 @@ def main() -> None:
         db, sources, label = full_db(), all_tables(), f"all {len(all_tables())} tables"
     else:
         from quality import SETS, eval_args
-        from shotdex.index.evaluate import prepare
+        from shotdex.evaluate import prepare
 
         cfg = SETS["wtq-dev"]
         sources, _ = prepare(cfg["queries"], cfg["corpus"], **eval_args("wtq-dev"))

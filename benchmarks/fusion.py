@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import write_result  # noqa: E402
 from quality import SETS, db_for, eval_args  # noqa: E402
 
-from shotdex.index.evaluate import DEPTH, rank_metrics  # noqa: E402
+from shotdex.evaluate import DEPTH, rank_metrics  # noqa: E402
 from shotdex.index.search import FUSION, Fusion, fuse  # noqa: E402
 
 KEYS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
@@ -167,14 +167,14 @@ def load_candidates(name: str, refresh: bool = False) -> list[dict]:
     if cache.exists() and not refresh and cache.stat().st_mtime >= _db_mtime(name):
         out = pickle.loads(cache.read_bytes())
         if any("q" not in c for c in out):  # caches written before the query text was kept
-            from shotdex.index.evaluate import load_queries
+            from shotdex.evaluate import load_queries
 
             text = {q.id: q.query for q in load_queries(SETS[name]["queries"], SETS[name]["corpus"])}
             for c in out:
                 c["q"] = text.get(c["id"])
         return out
     from shotdex.index import open_index
-    from shotdex.index.evaluate import prepare
+    from shotdex.evaluate import prepare
     from shotdex.index.search import candidates, source_scores
 
     cfg = SETS[name]

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/quality.py [--sets wtq-dev pydocs-dev ...] [--scratch /tmp/shotdex-bench]
 
 Each set is indexed into its own database under --scratch (outside the repo, so reruns are
-incremental and only run the queries), then evaluated with `shotdex.index.evaluate.evaluate`, the
+incremental and only run the queries), then evaluated with `shotdex.evaluate.evaluate`, the
 function behind `shotdex eval`, with the text-only baselines over the renderer's true text.
 Writes benchmarks/results/quality.md, one Recall@k plot per set (quality-<set>.png) and the raw
 figures (quality.json, read by run_all.py and fusion.py).
@@ -81,7 +81,7 @@ def command_line(name: str) -> str:
 
 def run_set(name: str) -> dict:
     from shotdex.index import open_index
-    from shotdex.index.evaluate import evaluate, plot_recall
+    from shotdex.evaluate import evaluate, plot_recall
 
     cfg = SETS[name]
     db_for(name).parent.mkdir(parents=True, exist_ok=True)

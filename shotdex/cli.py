@@ -285,7 +285,7 @@ def eval_(
     corpus: Path = typer.Option(..., "--corpus", help="The corpus root the relevant paths are relative to."),
     db: Optional[Path] = DbOpt,
     model: Optional[str] = ModelOpt,
-    k: int = typer.Option(10, "-k", help="Results per query."),
+    k: int = typer.Option(10, "-k", help="Cut-off of the metrics: Recall@1/5/10 up to k, Recall@k, MRR@k, nDCG@k."),
     baselines: bool = typer.Option(False, "--baselines", help="Also run text-only retrievers over the renderer's own text."),
     sample: Optional[int] = typer.Option(None, "--sample", help="Use only this many sources (fixed --seed) and their queries."),
     seed: int = typer.Option(0, "--seed", help="Seed for --sample."),
@@ -296,7 +296,7 @@ def eval_(
 ) -> None:
     """Index a corpus (incrementally) and measure how well queries find their relevant sources."""
     from .index import open_index
-    from .index.evaluate import evaluate, plot_recall
+    from .evaluate import evaluate, metric_keys, plot_recall
 
     idx = open_index(settings=_settings(db=db, model=model))
     try:
@@ -315,7 +315,7 @@ def eval_(
         typer.echo(json.dumps(public))
         _eval_exit(public)
         return
-    keys = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+    keys = metric_keys(k)
     typer.echo(f"{'system':40} " + " ".join(f"{key:>9}" for key in keys))
     typer.echo(f"{'shotdex':40} " + " ".join(f"{public[key]:9.3f}" for key in keys))
     for name, b in public.get("baselines", {}).items():

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from shotdex.errors import QueryError
-from shotdex.index.evaluate import first_rank, load_queries, rank_metrics, recall_curve, sample_sources
+from shotdex.evaluate import first_rank, load_queries, rank_metrics, recall_curve, sample_sources
 
 
 def test_rank_metrics_match_hand_computed_values():
@@ -45,7 +45,7 @@ def test_load_queries_resolves_paths_and_rejects_bad_lines(tmp_path):
 
 
 def test_sample_keeps_queries_of_sampled_sources_only(tmp_path):
-    from shotdex.index.evaluate import EvalQuery
+    from shotdex.evaluate import EvalQuery
 
     sources = [f"/c/{i}.csv" for i in range(50)]
     queries = [EvalQuery(str(i), "q", None, (f"/c/{i}.csv",)) for i in range(50)]
@@ -57,7 +57,7 @@ def test_sample_keeps_queries_of_sampled_sources_only(tmp_path):
 
 
 def test_sample_with_relevant_share_mixes_asked_about_sources_and_distractors():
-    from shotdex.index.evaluate import EvalQuery
+    from shotdex.evaluate import EvalQuery
 
     sources = [f"/c/{i}.html" for i in range(100)]
     queries = [EvalQuery(str(i), "q", None, (f"/c/{i}.html",)) for i in range(20)]  # 20 asked-about pages
@@ -73,7 +73,7 @@ def test_sample_with_relevant_share_mixes_asked_about_sources_and_distractors():
 
 
 def test_include_globs_are_relative_to_the_corpus(tmp_path):
-    from shotdex.index.evaluate import prepare, select_sources
+    from shotdex.evaluate import prepare, select_sources
 
     (tmp_path / "_images").mkdir()
     (tmp_path / "_sources").mkdir()
@@ -122,3 +122,17 @@ def test_text_first_choice_keeps_a_clear_full_text_winner_on_top():
     close = {"b": 10.0, "c": 9.0}  # margin 0.1: no clear winner, weighted scores decide
     got = fuse(vec, close, f)
     assert max(got, key=got.get) == "c"
+
+
+def test_k_is_the_cut_off_of_every_metric():
+    from shotdex.evaluate import metric_keys
+
+    rankings = [["x", "a"], ["b", "y", "z", "q"], ["m", "n", "o", "p", "c"]]
+    relevant = [{"a"}, {"b"}, {"c"}]
+    m3 = rank_metrics(rankings, relevant, k=3)
+    assert list(m3) == ["recall@1", "recall@3", "mrr@3", "ndcg@3"] == list(metric_keys(3))
+    assert m3["recall@3"] == pytest.approx(2 / 3, abs=1e-4)  # "c" at rank 5 is past the cut
+    assert m3["mrr@3"] == pytest.approx((0.5 + 1) / 3, abs=1e-4)
+    m10 = rank_metrics(rankings, relevant, k=10)
+    assert m10["recall@10"] == 1.0 and m10["mrr@10"] == pytest.approx((0.5 + 1 + 0.2) / 3, abs=1e-4)
+    assert list(rank_metrics(rankings, relevant, k=20)) == ["recall@1", "recall@5", "recall@10", "recall@20", "mrr@20", "ndcg@20"]

@@ -174,3 +174,5 @@ def test_eval_with_a_poisoned_query_reports_every_other_query(toy_index, tmp_pat
     ranks = {q["id"]: q["rank"] for q in res["per_query"]}
     assert ranks["q1"] == 1 and ranks["q3"] == 1 and ranks["q4"] == 1 and ranks["q2"] is None
     assert res["recall@1"] == pytest.approx(0.75)  # the failed query counts as a miss
+    p = _cli("eval", qf, "--corpus", corpus, "--db", tmp_path / "evaldb", "--json", "-k", "1", env=env)
+    assert p.returncode == 1 and "ndcg@1" in json.loads(p.stdout) and "recall@10" not in json.loads(p.stdout)

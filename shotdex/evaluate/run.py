@@ -1,4 +1,4 @@
-"""`shotdex eval`: retrieval metrics on a queries file, with text-only baselines in the same run."""
+"""`shotdex eval`: index a corpus, run a queries file through the library, score it (see metrics)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import QueryError
+from .metrics import DEPTH, first_rank, metric_keys, rank_metrics, recall_curve
 
-__all__ = ["EvalQuery", "load_queries", "rank_metrics", "evaluate", "plot_recall", "prepare", "sample_sources", "select_sources"]
-
-DEPTH = 20  # rankings are this deep so Recall@k can be drawn for k = 1..20
+__all__ = ["EvalQuery", "load_queries", "evaluate", "plot_recall", "prepare", "sample_sources", "select_sources"]
 
 
 @dataclass(frozen=True)
@@ -48,44 +47,6 @@ def load_queries(path: str | Path, corpus: str | Path) -> list[EvalQuery]:
         image = str((root / d["image"]).resolve()) if d.get("image") else None
         out.append(EvalQuery(str(d.get("id", n)), d.get("query"), image, tuple(str((root / r).resolve()) for r in rel), d.get("anchor")))
     return out
-
-
-def _dcg(ranks: list[int]) -> float:
-    return sum(1.0 / math.log2(r + 1) for r in ranks)
-
-
-def first_rank(ranking: list[str], relevant) -> int | None:
-    """1-based rank of the first relevant item, or None."""
-    rel = set(relevant)
-    for i, s in enumerate(ranking, 1):
-        if s in rel:
-            return i
-    return None
-
-
-def rank_metrics(rankings: list[list[str]], relevants: list, k: int = 10) -> dict:
-    """Recall@1/5/10 (any relevant in top k), MRR@10 and nDCG@10 (binary gains), averaged."""
-    n = len(rankings)
-    if n == 0:
-        return {"recall@1": 0.0, "recall@5": 0.0, "recall@10": 0.0, "mrr@10": 0.0, "ndcg@10": 0.0}
-    acc = {"recall@1": 0.0, "recall@5": 0.0, "recall@10": 0.0, "mrr@10": 0.0, "ndcg@10": 0.0}
-    for ranking, relevant in zip(rankings, relevants):
-        rel = set(relevant)
-        r = first_rank(ranking, rel)
-        for cut in (1, 5, 10):
-            acc[f"recall@{cut}"] += 1.0 if r is not None and r <= cut else 0.0
-        acc["mrr@10"] += 1.0 / r if r is not None and r <= 10 else 0.0
-        hits = [i for i, s in enumerate(ranking[:10], 1) if s in rel]
-        ideal = _dcg(list(range(1, min(len(rel), 10) + 1)))
-        acc["ndcg@10"] += _dcg(hits) / ideal if ideal else 0.0
-    return {key: round(v / n, 4) for key, v in acc.items()}
-
-
-def recall_curve(rankings: list[list[str]], relevants: list) -> list[float]:
-    """Recall@k for k = 1..DEPTH."""
-    ranks = [first_rank(r, rel) for r, rel in zip(rankings, relevants)]
-    n = max(1, len(ranks))
-    return [round(sum(1 for r in ranks if r is not None and r <= k) / n, 4) for k in range(1, DEPTH + 1)]
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -183,6 +144,8 @@ def evaluate(
     include (globs relative to corpus), sample, seed and relevant_share choose the sources: see
     prepare() and sample_sources(). Only the chosen sources are indexed and searched.
     """
+    if not isinstance(k, int) or k < 1:
+        raise QueryError(f"k must be a whole number of at least 1, not {k!r}")
     sources, queries = prepare(
         queries_file, corpus, sample=sample, seed=seed, include=include, relevant_share=relevant_share
     )

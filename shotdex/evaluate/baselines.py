@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .search import FUSION, fuse
+from ..index.search import FUSION, fuse
+from .metrics import DEPTH, rank_metrics, recall_curve
 
 __all__ = ["run_baselines"]
 
@@ -39,8 +40,6 @@ def run_baselines(index, queries, k: int = 10) -> dict:
     """Text-only systems over the true text of the same tiles: BM25 (bm25s; LanceDB full text, the
     index shotdex uses), the sentence model alone, and each BM25 fused with it by the default rule."""
     import bm25s
-
-    from .evaluate import DEPTH, rank_metrics, recall_curve
 
     table = index.store.tiles.to_arrow().select(["source", "true_text"]).to_pylist()
     sources = [r["source"] for r in table]
@@ -111,7 +110,7 @@ def _lancedb_fts(table: list[dict], queries, depth: int = 200) -> list[dict[str,
     from lancedb.index import FTS
     from lancedb.query import MatchQuery
 
-    from .query import parse_query, words
+    from ..index.query import parse_query, words
 
     folder = tempfile.mkdtemp(prefix="shotdex-fts-")
     try:
