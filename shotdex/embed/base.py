@@ -89,6 +89,21 @@ class Embedder(ABC):
         vectors = self.embed_images(images)
         return [TileEmbedding(vector=v, text="", words=[]) for v in vectors]
 
+    # -- the two-step path of embedders that read text (the index pipeline's read and embed stages) --
+    reads_text: bool = False  # True: read_tile + embed_readings split embed_tiles in two
+
+    def read_workers(self) -> int:
+        """How many threads may call read_tile at once (reading embedders)."""
+        return 1
+
+    def read_tile(self, image: "Image"):
+        """What a reading embedder reads on one tile, (text, words); safe to call from several threads."""
+        raise NotImplementedError(f"{self.name} does not read text")
+
+    def embed_readings(self, readings: Sequence) -> list[TileEmbedding]:
+        """The vectors of tiles from what read_tile read on them (reading embedders)."""
+        raise NotImplementedError(f"{self.name} does not read text")
+
     def close(self) -> None:
         """Release worker processes and other resources. The embedder may not be used afterwards."""
 

@@ -226,6 +226,10 @@ class OcrPool:
         self._engine = _ApiEngine(tessdata) if engine == "api" else _ProcessEngine(prog, tessdata)
         self._pool: ThreadPoolExecutor | None = None
 
+    def read_one(self, image: "Image") -> Reading:
+        """The reading of one image on the calling thread (callers run their own threads)."""
+        return self._engine.read(image)
+
     def read(self, images: Sequence["Image"]) -> list[Reading]:
         """The reading of each image, in order."""
         if len(images) <= 1 or self.workers == 1:

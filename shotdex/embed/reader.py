@@ -112,6 +112,21 @@ class ReaderEmbedder(Embedder):
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([t.vector for t in tiles])
 
+    reads_text = True
+
+    def read_workers(self) -> int:
+        return self.ocr.workers
+
+    def read_tile(self, image: "Image") -> Reading:
+        """OCR of one tile (thread-safe: each thread has its own Tesseract)."""
+        return self.ocr.read_one(image)
+
+    def embed_readings(self, readings: Sequence[Reading]) -> list[TileEmbedding]:
+        """Each reading's text through the sentence model, one text at a time (as embed_tiles does), so a
+        tile's vector never depends on which other tiles happened to share its batch."""
+        _ = self.model
+        return [TileEmbedding(vector=self._encode([r.text])[0], text=r.text, words=list(r.words)) for r in readings]
+
     def embed_tiles(self, images: Sequence["Image"], hints: Sequence[str] | None = None) -> list[TileEmbedding]:
         """Read the tiles in parallel and embed each text as soon as it is read (hints are ignored)."""
         images = list(images)

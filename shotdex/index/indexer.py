@@ -1,12 +1,8 @@
-"""Incremental, pipelined indexing: render (a thread) -> embed (batched) -> write (batched)."""
+"""Incremental indexing: plan what changed, then run the pipeline's stages (pipeline.py) locally."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,9 +10,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..render.discover import BENIGN_SKIPS
-from .store import Store, now
-
-MAX_TILES_AHEAD = 96
+from .pipeline import SourceJob, decode_image, encode_image, stat_source, tile_id
+from .store import Store
 
 __all__ = ["AddReport", "ProgressEvent", "run_add", "tile_id", "encode_image", "decode_image"]
 
@@ -56,40 +51,15 @@ class AddReport:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """Sent to the progress callback after each source (and once at the start)."""
+    """Sent to the progress callback at the start, after each tile is embedded and after each commit.
+
+    sources_done counts sources written; tiles_done tiles embedded (written soon after); current is the
+    source being rendered."""
 
     sources_total: int
     sources_done: int
     tiles_done: int
     current: str = ""
-
-
-def tile_id(source: str, page: int, tile: int, content_hash: str, settings_hash: str) -> str:
-    """Stable id: the same source bytes under the same render settings give the same ids."""
-    key = f"{source}\0{page}\0{tile}\0{content_hash}\0{settings_hash}"
-    return hashlib.sha1(key.encode()).hexdigest()[:24]
-
-
-def encode_image(image) -> bytes:
-    """Lossless WebP: a text screenshot shrinks ~20x against raw pixels and re-reads identically."""
-    buf = io.BytesIO()
-    image.save(buf, "WEBP", lossless=True, method=4)
-    return buf.getvalue()
-
-
-def decode_image(data: bytes):
-    from PIL import Image
-
-    img = Image.open(io.BytesIO(data))
-    img.load()
-    return img
-
-
-def _stat(source: str) -> tuple[int, float]:
-    if "://" in source:
-        return -1, -1.0
-    st = os.stat(source)
-    return st.st_size, st.st_mtime
 
 
 def under_roots(source: str, roots: list[str]) -> bool:
@@ -103,14 +73,14 @@ class _Plan:
     def __init__(self, store: Store, sources: list[str], settings_hash: str, report: AddReport):
         from ..render import content_hash
 
-        self.todo: list[tuple[str, int, float, dict | None]] = []
+        self.todo: list[SourceJob] = []
         touched: list[dict] = []
         known = store.source_rows()
         dirty = store.pending()
         for src in sources:
             row = known.get(src)
             try:
-                size, mtime = _stat(src)
+                size, mtime = stat_source(src)
             except OSError as exc:
                 report.failed.append((src, f"cannot read: {exc.strerror or exc}"))
                 continue
@@ -129,7 +99,7 @@ class _Plan:
                     touched.append(dict(row, size=size, mtime=mtime))
                     report.skipped.append(src)
                     continue
-            self.todo.append((src, size, mtime, row))
+            self.todo.append(SourceJob(src, size, mtime, row))
         store.write_sources(touched)
 
 
@@ -144,7 +114,10 @@ def run_add(
     stop: threading.Event | None = None,
 ) -> AddReport:
     """Index paths into store. Library code: never prints; the report says everything."""
-    from ..render import Renderer, RenderSettings, discover
+    from ..render import RenderSettings, discover
+
+    from .pipeline import EmbedStage, EncodeStage, ReadStage, RenderStage, WriteStage
+    from .runner import run_local
 
     t0 = time.perf_counter()
     report = AddReport()
@@ -163,144 +136,25 @@ def run_add(
     total = len(plan.todo)
     emit = progress or (lambda e: None)
     emit(ProgressEvent(total, 0, 0))
-    stop = stop or threading.Event()
-    results: queue.Queue = queue.Queue()
-    done_marker = object()
-    # Rendering runs ahead of reading by at most this many tiles (~2.4 MB each in memory).
-    budget = threading.BoundedSemaphore(MAX_TILES_AHEAD)
-    held: dict[int, int] = {}
+    counts = {"sources": 0, "tiles": 0}
 
-    live: list = []  # the producer's Renderer, so an interrupt can stop its Chromium
+    def on_tile(current: str) -> None:
+        counts["tiles"] += 1
+        emit(ProgressEvent(total, counts["sources"], counts["tiles"], current))
 
-    def produce() -> None:
-        try:
-            with Renderer(rs, chromium=settings.chromium) as renderer:
-                live.append(renderer)
-                for item in plan.todo:
-                    if stop.is_set():
-                        break
-                    res = renderer.render(item[0])
-                    n = min(len(res.tiles), MAX_TILES_AHEAD)
-                    for _ in range(n):
-                        while not budget.acquire(timeout=0.2):
-                            if stop.is_set():
-                                return
-                    held[id(res)] = n
-                    results.put((item, res))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
-            results.put(exc)
-        finally:
-            results.put(done_marker)
+    def on_sources(done: int, current: str) -> None:
+        counts["sources"] = done
+        emit(ProgressEvent(total, done, counts["tiles"], current))
 
-    producer = threading.Thread(target=produce, name="shotdex-render", daemon=True)
-    producer.start()
-    batch: list = []
-    batch_tiles = 0
-    want = max(8, settings.batch_size)
     done = 0
-    try:
-        while True:
-            got = results.get()
-            if got is done_marker:
-                break
-            if isinstance(got, BaseException):
-                raise got
-            batch.append(got)
-            batch_tiles += len(got[1].tiles)
-            if batch_tiles >= want:
-                done += _flush(store, embedder, rs.hash, batch, report)
-                _release(budget, held, batch)
-                emit(ProgressEvent(total, done, report.tiles, got[0][0]))
-                batch, batch_tiles = [], 0
-        if batch:
-            done += _flush(store, embedder, rs.hash, batch, report)
-            _release(budget, held, batch)
-            emit(ProgressEvent(total, done, report.tiles))
-    except KeyboardInterrupt:
-        stop.set()
-        report.interrupted = True
-        _stop_producer(producer, results, live)
-        raise
-    finally:
-        stop.set()
-        report.seconds = time.perf_counter() - t0
+    if plan.todo:
+        done = run_local(
+            plan.todo, RenderStage(rs, settings.chromium), ReadStage(embedder) if embedder.reads_text else None,
+            EmbedStage(embedder), EncodeStage(), WriteStage(store, rs.hash, report),
+            stop=stop or threading.Event(), on_tile=on_tile, on_sources=on_sources,
+        )
+    report.seconds = time.perf_counter() - t0
     if done or store.text_index_outdated():
         store.maintain()
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def _release(budget: threading.BoundedSemaphore, held: dict, batch: list) -> None:
-    for _, res in batch:
-        for _ in range(held.pop(id(res), 0)):
-            budget.release()
-
-
-def _stop_producer(producer: threading.Thread, results: queue.Queue, live: list, wait_s: float = 1.0) -> None:
-    """After an interrupt: give the render thread a second to end, so the process can exit cleanly
-    (a Playwright thread still running at interpreter exit can crash it). Killing Chromium ends the
-    source being rendered; draining the queue unblocks a thread waiting to hand one over."""
-    for renderer in live:
-        renderer.browser.kill()
-    deadline = time.monotonic() + wait_s
-    while producer.is_alive() and time.monotonic() < deadline:
-        try:
-            results.get(timeout=0.05)
-        except queue.Empty:
-            pass
-    producer.join(timeout=max(0.0, deadline - time.monotonic()))
-
-
-def _flush(store: Store, embedder, settings_hash: str, batch: list, report: AddReport) -> int:
-    """Embed every tile of the batch together (so OCR workers stay busy), then write."""
-    tiles = [t for _, res in batch for t in res.tiles]
-    embedded = embedder.embed_tiles([t.image for t in tiles], hints=[t.text for t in tiles]) if tiles else []
-    rows, replaced, source_rows = [], [], []
-    at = 0
-    for (src, size, mtime, old), res in batch:
-        for w in res.warnings:
-            # the renderer's warnings name their source (they stand alone there); the report pairs them
-            report.warnings.append((src, w[len(src) + 2 :] if w.startswith(src + ": ") else w))
-        if not res.ok:
-            report.failed.append((src, res.error))
-            source_rows.append(_source_row(src, res.kind, size, mtime, "", settings_hash, 0, "failed", res.error, res.warnings))
-            continue
-        for t in res.tiles:
-            emb = embedded[at]
-            at += 1
-            rows.append(_tile_row(tile_id(src, t.page, t.tile, t.content_hash, t.settings_hash), t, emb))
-        if old is not None or src in store.pending():
-            replaced.append(src)
-        report.tiles += len(res.tiles)
-        (report.updated if old is not None and old["status"] == "indexed" else report.added).append(src)
-        source_rows.append(
-            _source_row(src, res.kind, size, mtime, res.content_hash or "", settings_hash, len(res.tiles), "indexed", "", res.warnings)
-        )
-    # A source's new tiles replace its old ones in one commit (searches see old or new, never a mix),
-    # and its source row follows. The journal names the sources in between, so a run killed after the
-    # tiles' commit re-renders them even if the file is changed back to what its old row says.
-    batch_sources = {src for (src, *_), _ in batch}
-    store.set_pending(store.pending() | batch_sources)
-    store.replace_tiles(rows, replaced)
-    store.write_sources(source_rows)
-    store.set_pending(store.pending() - batch_sources)
-    return len(batch)
-
-
-def _tile_row(tid: str, t, emb) -> dict:
-    return {
-        "id": tid, "source": t.source, "kind": t.kind, "page": t.page, "tile": t.tile,
-        "x": t.x, "y": t.y, "w": t.w, "h": t.h, "page_width": t.page_width, "page_height": t.page_height,
-        "content_hash": t.content_hash, "settings_hash": t.settings_hash, "label": t.label or "",
-        "text": emb.text or "", "true_text": t.text or "",
-        "words": json.dumps([[w.text, w.x, w.y, w.w, w.h] for w in emb.words], separators=(",", ":")),
-        "image": encode_image(t.image), "vector": emb.vector.astype("float32"),
-    }
-
-
-def _source_row(src, kind, size, mtime, chash, shash, ntiles, status, reason, warnings) -> dict:
-    return {
-        "source": src, "kind": kind or "", "size": size, "mtime": mtime, "content_hash": chash,
-        "settings_hash": shash, "tiles": ntiles, "status": status, "reason": reason or "",
-        "warnings": "\n".join(warnings), "indexed_at": now(),
-    }

@@ -1,0 +1,211 @@
+"""The index pipeline's stages: plain callables over one typed row per tile, with no threads in them.
+
+    plan -> render -> read -> embed -> encode -> write
+
+Each stage holds its state (a Chromium page, the OCR engine, a model, the store) and is created once.
+The local runner (runner.py) overlaps them with bounded queues; another runner (a cluster) can map the
+same stages over its workers. `read` is the per-tile, parallel part (OCR): it exists only for
+embedders that read text (`Embedder.reads_text`); for the others `embed` does everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .store import Store, now
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..embed.base import TileEmbedding
+    from ..render.types import RenderResult, Tile
+    from .indexer import AddReport
+
+__all__ = [
+    "SourceJob", "TileRow", "SourceDone", "RenderStage", "ReadStage", "EmbedStage", "EncodeStage", "WriteStage",
+    "tile_id", "encode_image", "decode_image",
+]
+
+WEBP_METHOD = 4  # lossless WebP effort; see benchmarks/stage_cost.py for the size/time trade
+
+
+@dataclass(frozen=True)
+class SourceJob:
+    """A source the plan says must be (re)rendered, with what its stat said and its old row."""
+
+    source: str
+    size: int
+    mtime: float
+    old: dict | None = None
+
+
+@dataclass
+class TileRow:
+    """One tile on its way through the stages; each stage fills its part and may drop what it used."""
+
+    job: SourceJob
+    tile: "Tile"
+    reading: tuple | None = None  # (text, words) from the read stage
+    embedding: "TileEmbedding | None" = None
+    image: bytes = b""  # the encoded screenshot (the tile's pixels are dropped once encoded)
+
+
+@dataclass
+class SourceDone:
+    """A source whose every tile went through the stages (or which failed): one write, one commit."""
+
+    job: SourceJob
+    result: "RenderResult"
+    rows: list[TileRow] = field(default_factory=list)
+
+
+def tile_id(source: str, page: int, tile: int, content_hash: str, settings_hash: str) -> str:
+    """Stable id: the same source bytes under the same render settings give the same ids."""
+    key = f"{source}\0{page}\0{tile}\0{content_hash}\0{settings_hash}"
+    return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+
+def encode_image(image) -> bytes:
+    """Lossless WebP: a text screenshot shrinks ~20x against raw pixels and re-reads identically."""
+    buf = io.BytesIO()
+    image.save(buf, "WEBP", lossless=True, method=WEBP_METHOD)
+    return buf.getvalue()
+
+
+def decode_image(data: bytes):
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+class RenderStage:
+    """A source -> its RenderResult (tiles or the reason it failed). Owns one Chromium."""
+
+    def __init__(self, render_settings, chromium: str | None = None):
+        from ..render import Renderer
+
+        self.renderer = Renderer(render_settings, chromium=chromium)
+
+    def __call__(self, job: SourceJob) -> "RenderResult":
+        return self.renderer.render(job.source)
+
+    def kill(self) -> None:
+        """End the source being rendered now (from another thread, after an interrupt)."""
+        self.renderer.browser.kill()
+
+    def close(self) -> None:
+        self.renderer.close()
+
+
+class ReadStage:
+    """A tile -> what a reading embedder reads on it. Safe to call from several threads at once."""
+
+    def __init__(self, embedder):
+        self.embedder = embedder
+        self.workers = embedder.read_workers()
+
+    def __call__(self, row: TileRow) -> TileRow:
+        row.reading = self.embedder.read_tile(row.tile.image)
+        return row
+
+
+class EmbedStage:
+    """Tiles -> vectors: from what was read (reading embedders) or from the pixels (the others)."""
+
+    def __init__(self, embedder):
+        self.embedder = embedder
+
+    def __call__(self, rows: list[TileRow]) -> list[TileRow]:
+        if not rows:
+            return rows
+        if self.embedder.reads_text:
+            embs = self.embedder.embed_readings([r.reading for r in rows])
+        else:
+            embs = self.embedder.embed_tiles([r.tile.image for r in rows], hints=[r.tile.text for r in rows])
+        for r, e in zip(rows, embs):
+            r.embedding = e
+        return rows
+
+
+class EncodeStage:
+    """A tile's pixels -> lossless WebP bytes; the pixels are let go (they are the bulk of memory)."""
+
+    def __call__(self, row: TileRow) -> TileRow:
+        row.image = encode_image(row.tile.image)
+        row.tile.image = None
+        return row
+
+
+class WriteStage:
+    """Finished sources -> the store. Each source's new tiles replace its old ones in one commit
+    (searches see old or new, never a mix), and its source row follows. The pending journal names
+    the sources in between, so a run killed after the tiles' commit re-renders them on the next run
+    even if the file is changed back to what its old row says."""
+
+    def __init__(self, store: Store, settings_hash: str, report: "AddReport"):
+        self.store = store
+        self.settings_hash = settings_hash
+        self.report = report
+
+    def __call__(self, done: list[SourceDone]) -> None:
+        if not done:
+            return
+        store, report, shash = self.store, self.report, self.settings_hash
+        rows, replaced, source_rows = [], [], []
+        pending = store.pending()
+        for d in done:
+            job, res = d.job, d.result
+            src = job.source
+            for w in res.warnings:
+                # the renderer's warnings name their source (they stand alone there); the report pairs them
+                report.warnings.append((src, w[len(src) + 2:] if w.startswith(src + ": ") else w))
+            if not res.ok:
+                report.failed.append((src, res.error))
+                source_rows.append(_source_row(job, res.kind, "", shash, 0, "failed", res.error, res.warnings))
+                continue
+            rows += [_tile_row(r) for r in d.rows]
+            if job.old is not None or src in pending:
+                replaced.append(src)
+            report.tiles += len(d.rows)
+            (report.updated if job.old is not None and job.old["status"] == "indexed" else report.added).append(src)
+            source_rows.append(
+                _source_row(job, res.kind, res.content_hash or "", shash, len(d.rows), "indexed", "", res.warnings)
+            )
+        names = {d.job.source for d in done}
+        store.set_pending(pending | names)
+        store.replace_tiles(rows, replaced)
+        store.write_sources(source_rows)
+        store.set_pending(store.pending() - names)
+
+
+def _tile_row(r: TileRow) -> dict:
+    t, emb = r.tile, r.embedding
+    return {
+        "id": tile_id(t.source, t.page, t.tile, t.content_hash, t.settings_hash), "source": t.source,
+        "kind": t.kind, "page": t.page, "tile": t.tile, "x": t.x, "y": t.y, "w": t.w, "h": t.h,
+        "page_width": t.page_width, "page_height": t.page_height, "content_hash": t.content_hash,
+        "settings_hash": t.settings_hash, "label": t.label or "", "text": emb.text or "", "true_text": t.text or "",
+        "words": json.dumps([[w.text, w.x, w.y, w.w, w.h] for w in emb.words], separators=(",", ":")),
+        "image": r.image, "vector": emb.vector.astype("float32"),
+    }
+
+
+def _source_row(job: SourceJob, kind, chash, shash, ntiles, status, reason, warnings) -> dict:
+    return {
+        "source": job.source, "kind": kind or "", "size": job.size, "mtime": job.mtime, "content_hash": chash,
+        "settings_hash": shash, "tiles": ntiles, "status": status, "reason": reason or "",
+        "warnings": "\n".join(warnings), "indexed_at": now(),
+    }
+
+
+def stat_source(source: str) -> tuple[int, float]:
+    """(size, mtime) of a file; (-1, -1.0) for a URL."""
+    if "://" in source:
+        return -1, -1.0
+    st = os.stat(source)
+    return st.st_size, st.st_mtime

@@ -1,0 +1,199 @@
+"""The local runner: the pipeline's stages on threads of one process, overlapped by bounded queues.
+
+    render (1 thread, its own Chromium) -> read (one thread per OCR worker) -> embed + encode (1 thread)
+    -> write (the calling thread)
+
+Every stage runs at once: the OCR workers never wait for a write, and the writer commits whatever
+sources are finished instead of waiting for a batch to fill. Memory is bounded by the queues: at most
+the tiles of the source being rendered, plus QUEUE_TILES tiles waiting to be read or embedded, plus the
+encoded tiles (WebP, ~50 KB each) of sources not yet committed.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Callable
+
+from .pipeline import EmbedStage, EncodeStage, ReadStage, RenderStage, SourceDone, SourceJob, TileRow, WriteStage
+
+__all__ = ["run_local", "QUEUE_TILES"]
+
+QUEUE_TILES = 16  # tiles waiting between two stages; a 1024x768 tile is ~2.4 MB before encoding
+COMMIT_TILES = 64  # commit once this many finished tiles wait (or when nothing else is ready)
+EMBED_BATCH = 16
+_DONE = object()
+
+
+class _Failed(Exception):
+    """A stage thread raised: carried to the calling thread, which raises the original."""
+
+
+def run_local(
+    jobs: list[SourceJob],
+    render: RenderStage,
+    read: ReadStage | None,
+    embed: EmbedStage,
+    encode: EncodeStage,
+    write: WriteStage,
+    *,
+    stop: threading.Event,
+    on_tile: Callable[[str], None] = lambda current: None,
+    on_sources: Callable[[int, str], None] = lambda done, current: None,
+) -> int:
+    """Run the jobs through the stages; returns the number of sources written. on_tile(current source)
+    is called after each tile is embedded, on_sources(done, current) after each commit."""
+    read_q: queue.Queue = queue.Queue(QUEUE_TILES)
+    embed_q: queue.Queue = queue.Queue(QUEUE_TILES)
+    write_q: queue.Queue = queue.Queue()
+    errors: list[BaseException] = []
+    expected: dict[int, tuple[SourceJob, object, int]] = {}  # id(job) -> (job, result, tiles)
+    lock = threading.Lock()
+    current = [""]
+
+    def put(q: queue.Queue, item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def guarded(fn):
+        def run():
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
+                errors.append(exc)
+                stop.set()
+        return run
+
+    first_q = read_q if read is not None else embed_q
+
+    def do_render():
+        try:
+            for job in jobs:
+                if stop.is_set():
+                    return
+                current[0] = job.source
+                res = render(job)
+                tiles, res.tiles = (res.tiles if res.ok else []), []
+                if not tiles:
+                    write_q.put(SourceDone(job, res))
+                    continue
+                with lock:
+                    expected[id(job)] = (job, res, len(tiles))
+                for t in tiles:
+                    if not put(first_q, TileRow(job, t)):
+                        return
+        finally:
+            render.close()  # Playwright's objects belong to the thread that made them
+            put(first_q, _DONE)
+
+    readers_left = [read.workers if read is not None else 0]
+
+    def do_read():
+        while not stop.is_set():
+            try:
+                row = read_q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if row is _DONE:
+                put(read_q, _DONE)  # for the other readers
+                with lock:
+                    readers_left[0] -= 1
+                    last = readers_left[0] == 0
+                if last:
+                    put(embed_q, _DONE)
+                return
+            if not put(embed_q, read(row)):
+                return
+
+    def do_embed():
+        done_rows: dict[int, list[TileRow]] = {}
+        finished = False
+        while not finished and not stop.is_set():
+            try:
+                batch = [embed_q.get(timeout=0.1)]
+            except queue.Empty:
+                continue
+            while len(batch) < EMBED_BATCH:  # take what is ready; never wait for a batch to fill
+                try:
+                    batch.append(embed_q.get_nowait())
+                except queue.Empty:
+                    break
+            if _DONE in batch:
+                finished = True
+                batch = [r for r in batch if r is not _DONE]
+            for row in encode_all(embed(batch)):
+                on_tile(row.job.source)
+                key = id(row.job)
+                rows = done_rows.setdefault(key, [])
+                rows.append(row)
+                with lock:
+                    job, res, n = expected[key]
+                if len(rows) == n:
+                    with lock:
+                        del expected[key]
+                    rows.sort(key=lambda r: (r.tile.page, r.tile.tile))
+                    write_q.put(SourceDone(job, res, done_rows.pop(key)))
+        write_q.put(_DONE)
+
+    def encode_all(rows):
+        return [encode(r) for r in rows]
+
+    threads = [threading.Thread(target=guarded(do_render), name="shotdex-render", daemon=True),
+               threading.Thread(target=guarded(do_embed), name="shotdex-embed", daemon=True)]
+    if read is not None:
+        threads += [threading.Thread(target=guarded(do_read), name=f"shotdex-read-{i}", daemon=True)
+                    for i in range(read.workers)]
+    for t in threads:
+        t.start()
+    written = 0
+    try:
+        finished = False
+        while not finished:
+            if errors:
+                raise errors[0]
+            try:
+                first = write_q.get(timeout=0.1)
+            except queue.Empty:
+                if stop.is_set() and not errors:
+                    break
+                continue
+            ready = [first]
+            while True:  # commit whatever is finished, up to COMMIT_TILES tiles
+                if sum(len(d.rows) for d in ready if d is not _DONE) >= COMMIT_TILES:
+                    break
+                try:
+                    ready.append(write_q.get_nowait())
+                except queue.Empty:
+                    break
+            finished = _DONE in ready
+            done = [d for d in ready if d is not _DONE]
+            write(done)
+            written += len(done)
+            on_sources(written, current[0])
+        if errors:
+            raise errors[0]
+    except BaseException:
+        stop.set()
+        _stop(threads, render)
+        raise
+    finally:
+        stop.set()
+    for t in threads:
+        t.join(timeout=5)
+    return written
+
+
+def _stop(threads: list[threading.Thread], render: RenderStage, wait_s: float = 1.0) -> None:
+    """After an interrupt or a failure: kill Chromium (ends the source being rendered) and give the
+    threads a second to see the stop flag, so the process can exit cleanly (a Playwright thread
+    still running at interpreter exit can crash it)."""
+    render.kill()
+    deadline = time.monotonic() + wait_s
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
