@@ -1,0 +1,161 @@
+"""The index pipeline's stages and its local runner: real Chromium, a real LanceDB on disk.
+
+The stages are plain objects: chained by hand, without threads, they must build the same index the
+threaded runner builds (the seam another runner maps). Kill -9, Ctrl-C and searches during a run are in
+test_reliability.py; those run through this pipeline too.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import shotdex
+from shotdex.index.indexer import AddReport
+from shotdex.index.pipeline import EmbedStage, EncodeStage, ReadStage, RenderStage, SourceDone, SourceJob, TileRow, WriteStage
+from shotdex.index.store import Store
+from shotdex.render import RenderSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = shotdex.Settings(plugins="toy_embedder", model="toy", max_tiles=60)
+
+
+def _corpus(root: Path, n: int = 5) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        lines = 30 + 40 * i  # sources of 1 to several tiles
+        (root / f"log{i}.txt").write_text("\n".join(f"entry {j} of log {i}: the lighthouse saw gale {i * j}" for j in range(lines)))
+    (root / "broken.csv").write_bytes(b"\x00\x01\x02" * 500)  # fails in the middle of the run
+    (root / "table.csv").write_text("city,rain\nBergen,2250\nOslo,760\n")
+    return root
+
+
+def _rows(idx):
+    t = idx.store.tiles.to_arrow().select(["id", "source", "text", "vector"]).to_pylist()
+    return {r["id"]: (r["source"], r["text"], tuple(round(x, 6) for x in r["vector"])) for r in t}
+
+
+def test_stages_chained_by_hand_build_the_same_index_as_the_runner(tmp_path):
+    corpus = _corpus(tmp_path / "c")
+    threaded = shotdex.open(db=tmp_path / "threaded", settings=TOY)
+    rep = threaded.add([corpus])
+    assert [Path(s).name for s, _ in rep.failed] == ["broken.csv"] and len(rep.added) == 6
+
+    by_hand = shotdex.open(db=tmp_path / "by-hand", settings=TOY)
+    emb = by_hand.embedder
+    by_hand.store.create(emb.name, emb.fingerprint, emb.dim)
+    rs = RenderSettings.from_settings(TOY)
+    report = AddReport()
+    render, embed, encode = RenderStage(rs), EmbedStage(emb), EncodeStage()
+    write = WriteStage(by_hand.store, rs.hash, report)
+    assert not emb.reads_text  # the toy embedder needs no read stage
+    try:
+        for src in sorted(str(p) for p in corpus.iterdir()):
+            job = SourceJob(src, *map(float, (os.stat(src).st_size, os.stat(src).st_mtime)))
+            res = render(job)
+            tiles, res.tiles = res.tiles, []
+            rows = [encode(r) for r in embed([TileRow(job, t) for t in tiles])]
+            write([SourceDone(job, res, rows)])
+    finally:
+        render.close()
+    by_hand.store.maintain()
+    assert _rows(by_hand) == _rows(threaded) and len(_rows(threaded)) == rep.tiles
+    assert [Path(s).name for s, _ in report.failed] == ["broken.csv"]
+    hits = by_hand.search("Bergen rain", k=1)
+    assert Path(hits[0].source).name == "table.csv"
+
+
+def test_read_stage_is_the_reader_embedders_ocr(tmp_path):
+    from PIL import Image, ImageDraw
+
+    from shotdex.embed import get_embedder
+
+    emb = get_embedder("reader", shotdex.Settings())
+    assert emb.reads_text and emb.read_workers() >= 1
+    img = Image.new("RGB", (480, 120), "white")
+    ImageDraw.Draw(img).text((10, 40), "LIGHTHOUSE GALE", fill="black", font_size=36)
+    row = ReadStage(emb)(TileRow(SourceJob("x", 0, 0.0), _FakeTile(img)))
+    assert "LIGHTHOUSE" in row.reading[0].upper()
+    (e,) = EmbedStage(emb)([row])
+    assert e.embedding.text == row.reading[0]
+    same = emb.embed_tiles([img])[0]  # the one-call path gives the same reading and vector
+    assert same.text == e.embedding.text and abs(float(same.vector @ e.embedding.vector) - 1.0) < 1e-5
+    emb.close()
+
+
+class _FakeTile:
+    """Just the image attribute a read stage looks at (the rest of a Tile is provenance)."""
+
+    def __init__(self, image):
+        self.image = image
+        self.text = ""
+
+
+def test_progress_moves_per_tile_before_sources_are_written(tmp_path):
+    corpus = _corpus(tmp_path / "c", n=3)
+    idx = shotdex.open(db=tmp_path / "db", settings=TOY)
+    events = []
+    rep = idx.add([corpus], progress=events.append)
+    tiles = [e.tiles_done for e in events]
+    assert events[0].tiles_done == 0 and events[0].sources_total == 5
+    assert max(tiles) == rep.tiles and rep.tiles >= 5
+    # every embedded tile moves the count, while sources are still being worked on
+    assert sorted(set(tiles)) == list(range(0, rep.tiles + 1))
+    assert any(e.sources_done < e.sources_total and e.tiles_done > 0 for e in events)
+    assert all(e.current for e in events[1:])
+    assert events[-1].sources_done == 5
+
+
+def test_stop_event_ends_a_run_early_and_keeps_whole_sources(tmp_path):
+    corpus = _corpus(tmp_path / "c", n=6)
+    idx = shotdex.open(db=tmp_path / "db", settings=TOY)
+    stop = threading.Event()
+
+    def on_progress(ev):
+        if ev.sources_done >= 1:
+            stop.set()
+
+    rep = idx.add([corpus], progress=on_progress, stop=stop)
+    written = idx.store.source_rows(["tiles", "status"])
+    assert 1 <= len(written) < 8  # 6 logs, a table and a broken file: the run ended early
+    stored = idx.store.tiles.to_arrow().select(["source"]).column("source").to_pylist()
+    for src, row in written.items():  # a source is written whole or not at all
+        if row["status"] == "indexed":
+            assert stored.count(src) == row["tiles"]
+    again = idx.add([corpus])  # the rest comes on the next run
+    assert len(again.added) + len(again.skipped) + len(again.updated) == 7
+    assert len(again.added) == 7 - sum(r["status"] == "indexed" for r in written.values())
+    assert not rep.interrupted
+
+
+@pytest.mark.slow
+def test_memory_stays_bounded_over_a_2000_tile_run(tmp_path):
+    """Peak memory of a 2,000-tile run against a 200-tile run of the same sources' shape."""
+    script = (
+        "import sys, resource\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from pathlib import Path\nimport shotdex\n"
+        "n, root = int(sys.argv[1]), Path(sys.argv[2])\nroot.mkdir(parents=True)\n"
+        "for i in range(n):\n"
+        "    (root / f'doc{i}.txt').write_text('\\n'.join(f'source {i} line {j} gale {i * j}' for j in range(1000)))\n"
+        "s = shotdex.Settings(plugins='toy_embedder', model='toy', max_tiles=200, tile_width=512, tile_height=384)\n"
+        "r = shotdex.open(db=str(root) + '-db', settings=s).add([root])\n"
+        "print(r.tiles, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    env = dict(os.environ, LANCEDB_LOG="error")
+    peaks = {}
+    for n in (3, 29):
+        out = subprocess.run([sys.executable, "-c", script, str(n), str(tmp_path / f"c{n}")], capture_output=True,
+                             text=True, env=env, cwd=ROOT, timeout=900)
+        assert out.returncode == 0, out.stderr
+        tiles, peak_mb = map(int, out.stdout.split())
+        peaks[n] = (tiles, peak_mb)
+    assert peaks[29][0] >= 2000 and peaks[3][0] >= 200
+    # ten times the tiles may not need more than a little more memory (measured: +74 MB of 369 MB)
+    assert peaks[29][1] - peaks[3][1] < 200, peaks
+    assert peaks[29][1] < 1024, peaks
