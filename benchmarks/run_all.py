@@ -14,6 +14,8 @@ in BENCHMARKS.md):
   index     benchmarks/index_speed.py: row writes/s, search latency and recall vs exact at 100k and 1M rows
   e2e       benchmarks/e2e_speed.py: index tiles/s end to end, unchanged re-index of wtq-dev, warm and
             fresh-process query latency, bytes per tile (reuses <scratch>/wtq-dev-full when built)
+  pipeline  benchmarks/pipeline_speed.py: the index pipeline against its OCR engine alone and against the
+            physical limit (cores / the stages' CPU-seconds per tile), same tiles, same run
   e2e-full  the same with --build-full: first builds the full 1,679-table wtq-dev database (~20+ min)
   report    rewrite BENCHMARKS.md (always runs last)
 Timing on 2 cores (measured 2026-11-29 with other jobs sharing the cores, load 5-7): indexing the four
@@ -48,12 +50,13 @@ PARTS: dict[str, list[str]] = {
     # 1M rows (`--rows 1000000`) adds ~20+ min of HNSW building on 2 cores: run it alone when wanted.
     "index": ["benchmarks/index_speed.py", "--rows", "10000", "100000", "--queries", "100"],
     "e2e": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3"],
+    "pipeline": ["benchmarks/pipeline_speed.py", "--tables", "150", "--runs", "3"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
 }
-DEFAULT = ["quality", "fusion", "render", "embed", "index", "e2e"]
+DEFAULT = ["quality", "fusion", "render", "embed", "index", "e2e", "pipeline"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
-    ("goals.md", None), ("quality.md", "quality"), ("fusion.md", "fusion"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
+    ("goals.md", None), ("quality.md", "quality"), ("fusion.md", "fusion"), ("pipeline_speed.md", "pipeline"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
 ]
 

@@ -1,0 +1,218 @@
+"""The index pipeline against its own OCR engine and against the machine's physical limit, one run.
+
+    .venv/bin/python benchmarks/pipeline_speed.py [--tables 150] [--runs 3] [--corpus DIR]
+
+On the same `--tables` wtq-dev tables (seed 1), in one run:
+1. OCR alone: the tesserocr pool `reader` uses (same engine, same worker count), images in memory;
+   tiles/s, median of --runs.
+2. CPU-seconds per tile of each stage, each measured alone on one thread: render (Chromium's own
+   processes included: a child process renders every table and reports its CPU time and that of
+   its children, Playwright's driver and Chromium, after closing them), read (OCR), embed (the
+   sentence model), encode (lossless WebP at each `method`, and PNG), write (LanceDB commit of the rows).
+3. `shotdex index` end to end as a fresh process into a fresh database; tiles/s, median of --runs.
+Reports (3)/(1) and (3) against the physical limit, cores / sum of the per-stage CPU-seconds per tile.
+Writes benchmarks/results/pipeline_speed.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("LANCEDB_LOG", "error")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import SHARED, fmt, write_result  # noqa: E402
+
+RENDER_CHILD = r"""
+import json, os, resource, sys, time
+from shotdex.index.pipeline import RenderStage, SourceJob
+from shotdex.render import RenderSettings
+from shotdex.settings import Settings
+tables = json.loads(sys.argv[1])
+stage = RenderStage(RenderSettings.from_settings(Settings.from_env()))
+stage(SourceJob(tables[0], 0, 0.0))  # start Chromium outside the count: a run starts it once
+c0, k0 = time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN)
+tiles = sum(len(stage(SourceJob(t, 0, 0.0)).tiles) for t in tables)
+stage.close()
+k1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+kids = (k1.ru_utime + k1.ru_stime) - (k0.ru_utime + k0.ru_stime)
+print(json.dumps({"tiles": tiles, "python": time.process_time() - c0, "children": kids}))
+"""
+
+
+def tables(corpus: Path, n: int) -> list[str]:
+    return random.Random(1).sample(sorted(str(p) for p in corpus.glob("*/*.csv")), n)
+
+
+def render_all(srcs: list[str]):
+    from shotdex.index.pipeline import RenderStage, SourceJob
+    from shotdex.render import RenderSettings
+    from shotdex.settings import Settings
+
+    stage = RenderStage(RenderSettings.from_settings(Settings.from_env()))
+    try:
+        return [t for s in srcs for t in stage(SourceJob(s, 0, 0.0)).tiles]
+    finally:
+        stage.close()
+
+
+def per_tile(fn, items) -> float:
+    """CPU-seconds per item of fn over items, on this thread alone (process_time counts every thread
+    of the process: LanceDB's Rust threads included)."""
+    c0 = time.process_time()
+    for it in items:
+        fn(it)
+    return (time.process_time() - c0) / max(1, len(items))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tables", type=int, default=150)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--corpus", type=Path, default=SHARED / "wtq-dev" / "corpus")
+    args = ap.parse_args()
+    cores = os.cpu_count() or 1
+    load0 = os.getloadavg()[0]
+    srcs = tables(args.corpus, args.tables)
+    tiles = render_all(srcs)
+    images = [t.image for t in tiles]
+    n = len(images)
+
+    from shotdex.embed import get_embedder
+    from shotdex.settings import Settings
+
+    reader = get_embedder("reader", Settings.from_env())
+    pool = reader.ocr
+    # 1. OCR alone, the pool's own engine and worker count
+    ocr_rates = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        readings = pool.read(images)
+        ocr_rates.append(n / (time.perf_counter() - t0))
+
+    # 2. CPU-seconds per tile, stage by stage
+    out = subprocess.run([sys.executable, "-c", RENDER_CHILD, json.dumps(srcs)], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    cost = {"render (Python + Playwright driver + Chromium)": (r["python"] + r["children"]) / r["tiles"]}
+    cost["read (OCR, tesserocr)"] = per_tile(pool.read_one, images)
+    _ = reader.model
+    cost["embed (sentence model)"] = per_tile(lambda rd: reader.embed_readings([rd]), readings)
+    from shotdex.index import pipeline
+
+    webp = {}
+    for method in (0, 1, 2, 4, 6):
+        pipeline.WEBP_METHOD = method
+        sizes = [len(pipeline.encode_image(im)) for im in images[:40]]
+        webp[method] = (per_tile(pipeline.encode_image, images[:40]), statistics.mean(sizes) / 1024)
+    pipeline.WEBP_METHOD = 4
+    import io
+
+    def png(im):
+        buf = io.BytesIO()
+        im.save(buf, "PNG", compress_level=1)
+        return len(buf.getvalue())
+
+    png_cost = per_tile(png, images[:40])
+    png_kib = statistics.mean(png(im) for im in images[:40]) / 1024
+    cost[f"encode (lossless WebP, method {pipeline.WEBP_METHOD})"] = webp[pipeline.WEBP_METHOD][0]
+    cost["write (LanceDB commit)"] = write_cost(tiles, readings, reader)
+    total = sum(cost.values())
+    limit = cores / total
+
+    # 3. shotdex index end to end, fresh process, fresh database
+    e2e, e2e_tiles = [], 0
+    for _ in range(args.runs):
+        tmp = Path(tempfile.mkdtemp(prefix="shotdex-pipe-"))
+        try:
+            t0 = time.perf_counter()
+            p = subprocess.run([sys.executable, "-m", "shotdex.cli", "index", *srcs, "--db", str(tmp / "db"), "--json"],
+                               capture_output=True, text=True, cwd=ROOT)
+            secs = time.perf_counter() - t0
+            e2e_tiles = json.loads(p.stdout)["tiles"]
+            e2e.append(e2e_tiles / secs)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    reader.close()
+
+    med = statistics.median
+    lines = [
+        "## The index pipeline against its OCR engine and the physical limit (`benchmarks/pipeline_speed.py`)", "",
+        f"Command: `python benchmarks/pipeline_speed.py --tables {args.tables} --runs {args.runs}`; {args.tables} wtq-dev "
+        f"tables (seed 1), {n} tiles; {cores} cores; 1-min load average {load0:.1f} at the start.", "",
+        "| measure | value |", "|---|---|",
+        f"| (1) OCR alone: tesserocr pool, {pool.workers} workers, images in memory (tiles/s) | {fmt(ocr_rates, '', 2)} |",
+        f"| (3) `shotdex index` end to end, fresh process, fresh db ({e2e_tiles} tiles; tiles/s) | {fmt(e2e, '', 2)} |",
+        f"| (3) / (1) | **{med(e2e) / med(ocr_rates):.2f}** (goal >= 0.65) |",
+        f"| physical limit: {cores} cores / {total:.3f} CPU-s per tile (tiles/s) | {limit:.2f} |",
+        f"| (3) / physical limit | **{med(e2e) / limit:.2f}** (goal >= 0.90) |", "",
+        "CPU-seconds per tile of each stage, each alone on one thread:", "",
+        "| stage | CPU-s per tile | share |", "|---|---|---|",
+    ]
+    for name, c in sorted(cost.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {name} | {c:.4f} | {c / total:.0%} |")
+    bound = max(cost, key=cost.get)
+    lines += ["", f"The stages share the cores, so the pipeline is bound by their sum; the largest part is {bound} "
+                  f"({cost[bound] / total:.0%} of it).", "",
+              "Encoding choices, first 40 tiles (CPU-s per tile, mean KiB per tile):", "",
+              "| encoding | CPU-s per tile | KiB per tile |", "|---|---|---|"]
+    for method, (c, kib) in webp.items():
+        lines.append(f"| lossless WebP, method {method} | {c:.4f} | {kib:.1f} |")
+    lines.append(f"| PNG, compress_level 1 | {png_cost:.4f} | {png_kib:.1f} |")
+    lines += ["", f"1-min load average at the end: {os.getloadavg()[0]:.1f}."]
+    text = "\n".join(lines)
+    print(text)
+    write_result("pipeline_speed", text)
+
+
+def write_cost(tiles, readings, reader) -> float:
+    """CPU-seconds per tile of committing the rows (images already encoded) to a fresh LanceDB."""
+    from shotdex.index.indexer import AddReport
+    from shotdex.index.pipeline import EncodeStage, SourceDone, SourceJob, TileRow, WriteStage
+    from shotdex.index.store import Store
+
+    tmp = Path(tempfile.mkdtemp(prefix="shotdex-write-"))
+    try:
+        store = Store(tmp / "db")
+        store.create(reader.name, reader.fingerprint, reader.dim)
+        by_source: dict[str, list] = {}
+        embs = reader.embed_readings(readings)
+        for t, e in zip(tiles, embs):
+            row = TileRow(SourceJob(t.source, 0, 0.0), t)
+            row.embedding = e
+            row.image = EncodeStage()(TileRow(row.job, _copy(t))).image
+            by_source.setdefault(t.source, []).append(row)
+        from shotdex.render.types import RenderResult
+
+        done = [SourceDone(rows[0].job, RenderResult(src, "table", content_hash="x"), rows) for src, rows in by_source.items()]
+        write = WriteStage(store, "bench", AddReport())
+        c0 = time.process_time()
+        for i in range(0, len(done), 8):  # commits of ~8 sources, as the runner groups them
+            write(done[i:i + 8])
+        return (time.process_time() - c0) / max(1, len(tiles))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _copy(tile):
+    import copy
+
+    return copy.copy(tile)
+
+
+if __name__ == "__main__":
+    main()
