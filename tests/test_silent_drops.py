@@ -131,3 +131,133 @@ def test_cls_pooled_model_embeds_every_window(tmp_path, numpy_ok):
     # a short text is still its one window's [CLS]
     short = model.encode(["sales revenue"])[0]
     assert float(short @ _reference_cls_windows(folder, [model.windows("sales revenue")[0][0]])) > 0.9999
+
+
+# -- a torn pending.json: re-check everything, loudly ----------------------------------------------
+def _corpus(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "bread.md").write_text("# Sourdough bread\n\nFeed the starter with rye flour and water every morning.\n")
+    (root / "capitals.csv").write_text("country,capital\nNorway,Oslo\nSweden,Stockholm\nFinland,Helsinki\n")
+    (root / "notes.txt").write_text("Telescope maintenance log: collimate the mirror before observing Jupiter.\n")
+    return root
+
+
+def _tiles_of(idx, name: str) -> list[dict]:
+    rows = idx.store.tiles.to_arrow().select(["source", "true_text", "content_hash"]).to_pylist()
+    return [r for r in rows if Path(r["source"]).name == name]
+
+
+def test_torn_journal_rechecks_every_source_and_says_so(tmp_path, monkeypatch):
+    """A run is cut off after bread.md's new tiles were committed but before its row (fault injected
+    at that moment); the file is then put back as it was, so its row looks current, and the journal
+    that named it is torn. The next run must re-render it (and every other source) and say why."""
+    from shotdex.index.store import PENDING_FILE, Store
+
+    corpus = _corpus(tmp_path / "corpus")
+    bread = corpus / "bread.md"
+    idx = shotdex.open(db=tmp_path / "db", settings=TOY)
+    assert len(idx.add([corpus]).added) == 3
+    old_text, old_stat = bread.read_text(), bread.stat()
+
+    bread.write_text("# Rye crispbread\n\nBake thin rounds of rye dough until crisp.\n")
+
+    def cut_off(self, rows):
+        if rows:  # the process dies here: tiles committed, rows not
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "write_sources", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        idx.add([corpus])
+    monkeypatch.undo()
+    journal = tmp_path / "db" / PENDING_FILE
+    assert str(bread) in json.loads(journal.read_text())
+    assert "crispbread" in _tiles_of(idx, "bread.md")[0]["true_text"]  # the new tiles, the old row
+
+    bread.write_text(old_text)
+    os.utime(bread, ns=(old_stat.st_atime_ns, old_stat.st_mtime_ns))
+    journal.write_text(journal.read_text()[:7])  # torn mid-write
+
+    idx = shotdex.open(db=tmp_path / "db", settings=TOY)
+    rep = idx.add([corpus])
+    assert [w for _, w in rep.warnings if "re-checked" in w], rep.warnings
+    assert any(src.endswith(PENDING_FILE) and "unreadable" in w for src, w in rep.warnings)
+    assert sorted(Path(s).name for s in rep.updated) == ["bread.md", "capitals.csv", "notes.txt"]
+    tiles = _tiles_of(idx, "bread.md")
+    assert tiles and all("Sourdough" in t["true_text"] for t in tiles), tiles
+    assert Path(idx.search("sourdough starter rye flour", k=1)[0].source).name == "bread.md"
+    assert not journal.exists()
+    again = idx.add([corpus])  # repaired: nothing more to re-check, and nothing more to say
+    assert len(again.skipped) == 3 and not again.warnings
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"a": 1}', "[1, 2]", b"\xff\xfe\x00garbage"])
+def test_any_unreadable_journal_counts_as_torn(tmp_path, content):
+    from shotdex.index.store import PENDING_FILE
+
+    corpus = _corpus(tmp_path / "corpus")
+    idx = shotdex.open(db=tmp_path / "db", settings=TOY)
+    idx.add([corpus])
+    journal = tmp_path / "db" / PENDING_FILE
+    journal.write_bytes(content if isinstance(content, bytes) else content.encode())
+    rep = shotdex.open(db=tmp_path / "db", settings=TOY).add([corpus])
+    assert len(rep.updated) == 3 and not rep.skipped and len(rep.warnings) == 1, rep
+
+
+def test_torn_journal_is_one_warning_line_on_the_cli(tmp_path):
+    from reliability_util import TOY as TOY_ENV, run_cli
+    from shotdex.index.store import PENDING_FILE
+
+    corpus = _corpus(tmp_path / "corpus")
+    db = tmp_path / "db"
+    assert run_cli("index", corpus, "--db", db, env=TOY_ENV).returncode == 0
+    (db / PENDING_FILE).write_text('["' + str(corpus))
+    p = run_cli("index", corpus, "--db", db, env=TOY_ENV)
+    assert p.returncode == 0, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"shotdex: warning: {db / PENDING_FILE}: "), lines
+    assert "3 will be rendered again" in lines[0]
+    assert p.stdout.strip().splitlines()[-1].startswith("0 added, 3 updated")
+
+
+# -- a source that turns bad: last good version kept, marked stale ----------------------------------
+def test_source_that_turns_bad_stays_searchable_marked_stale(tmp_path):
+    from reliability_util import TOY as TOY_ENV, run_cli
+
+    corpus = _corpus(tmp_path / "corpus")
+    db = tmp_path / "db"
+    csv = corpus / "capitals.csv"
+    assert run_cli("index", corpus, "--db", db, env=TOY_ENV).returncode == 0
+    csv.write_bytes(bytes(range(256)) * 16)  # the file goes bad after it was indexed
+
+    p = run_cli("index", corpus, "--db", db, env=TOY_ENV)
+    assert p.returncode == 1
+    assert f"shotdex: failed: {csv}: " in p.stderr and "last good version stays searchable" in p.stderr
+    # status names it as stale (not as failed), with the reason and what is still searchable
+    st = json.loads(run_cli("status", "--db", db, "--json", env=TOY_ENV).stdout)
+    assert st["failed"] == [] and [s["source"] for s in st["stale"]] == [str(csv)], st
+    assert "binary" in st["stale"][0]["reason"] and st["stale"][0]["tiles"] >= 1
+    assert st["sources"] == 3 and st["by_kind"]["table"]["sources"] == 1
+    text = run_cli("status", "--db", db, env=TOY_ENV).stdout
+    assert f"stale: {csv}: " in text and "last good version kept" in text
+    with shotdex.open(db=db, settings=TOY) as idx:  # the last good tiles still answer
+        assert Path(idx.search("capital of Finland Helsinki", k=1)[0].source).name == "capitals.csv"
+
+    # still bad on the next run: still stale, still the old tiles
+    assert run_cli("index", corpus, "--db", db, env=TOY_ENV).returncode == 1
+    st = json.loads(run_cli("status", "--db", db, "--json", env=TOY_ENV).stdout)
+    assert [s["source"] for s in st["stale"]] == [str(csv)] and st["stale"][0]["tiles"] >= 1
+
+    # fixed: indexed again with the new content, no longer stale
+    csv.write_text("country,capital\nIceland,Reykjavik\n")
+    assert run_cli("index", corpus, "--db", db, env=TOY_ENV).returncode == 0
+    st = json.loads(run_cli("status", "--db", db, "--json", env=TOY_ENV).stdout)
+    assert st["stale"] == [] and st["failed"] == []
+    with shotdex.open(db=db, settings=TOY) as idx:
+        hit = idx.search("capital of Iceland Reykjavik", k=1)[0]
+        assert Path(hit.source).name == "capitals.csv" and "Reykjavik" in hit.snippet
+
+    # a source that never rendered is plainly failed (nothing of it is searchable)
+    (corpus / "junk.csv").write_bytes(bytes(range(256)) * 16)
+    run_cli("index", corpus, "--db", db, env=TOY_ENV)
+    st = json.loads(run_cli("status", "--db", db, "--json", env=TOY_ENV).stdout)
+    assert [Path(f["source"]).name for f in st["failed"]] == ["junk.csv"] and st["stale"] == []

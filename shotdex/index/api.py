@@ -13,7 +13,7 @@ from ..settings import Settings
 from .indexer import AddReport, ProgressEvent, decode_image, run_add
 from .lock import WriterLock
 from .search import FUSION, Hit, search_store
-from .store import Store
+from .store import STALE, Store
 
 __all__ = ["Index", "Stats", "open_index"]
 
@@ -29,7 +29,8 @@ class Stats:
     sources: int
     tiles: int
     by_kind: dict = field(default_factory=dict)  # kind -> {"sources": n, "tiles": n}
-    failed: list = field(default_factory=list)  # [{"source", "reason"}]
+    failed: list = field(default_factory=list)  # [{"source", "reason"}]: nothing of these is searchable
+    stale: list = field(default_factory=list)  # [{"source", "reason", "tiles"}]: failing now, last good tiles kept
     bytes_on_disk: int = 0
     vector_index: bool = False
 
@@ -183,20 +184,22 @@ class Index:
         if meta is None:
             return Stats(str(self.store.folder), self.model, "", 0, 0, 0)
         tiles = self.store.tiles.to_arrow().select(["kind"]).column("kind").to_pylist()
-        srcs = self.store.source_rows(["kind", "status", "reason"])
+        srcs = self.store.source_rows(["kind", "status", "reason", "tiles"])
         by_kind: dict = {}
         for kind in tiles:
             by_kind.setdefault(kind, {"sources": 0, "tiles": 0})["tiles"] += 1
-        failed = []
+        failed, stale = [], []
         for row in srcs.values():
-            if row["status"] == "indexed":
+            if row["status"] in ("indexed", STALE):
                 by_kind.setdefault(row["kind"], {"sources": 0, "tiles": 0})["sources"] += 1
-            else:
+            if row["status"] == STALE:
+                stale.append({"source": row["source"], "reason": row["reason"], "tiles": row["tiles"]})
+            elif row["status"] != "indexed":
                 failed.append({"source": row["source"], "reason": row["reason"]})
         return Stats(
             db=str(self.store.folder), model=meta.model, fingerprint=meta.fingerprint, dim=meta.dim,
             sources=sum(v["sources"] for v in by_kind.values()), tiles=len(tiles), by_kind=by_kind,
-            failed=failed, bytes_on_disk=self.store.size_on_disk(), vector_index=self.store.has_ann(),
+            failed=failed, stale=stale, bytes_on_disk=self.store.size_on_disk(), vector_index=self.store.has_ann(),
         )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..render.discover import BENIGN_SKIPS
-from .store import Store, now
+from .store import STALE, Store, now
 
 MAX_TILES_AHEAD = 96
 
@@ -105,6 +105,9 @@ class _Plan:
 
         self.todo: list[tuple[str, int, float, dict | None]] = []
         touched: list[dict] = []
+        torn = store.recover_journal()
+        if torn:  # said through the report's warnings: the CLI prints each as one line
+            report.warnings.append((str(store.folder / "pending.json"), torn))
         known = store.source_rows()
         dirty = store.pending()
         for src in sources:
@@ -262,6 +265,12 @@ def _flush(store: Store, embedder, settings_hash: str, batch: list, report: AddR
             # the renderer's warnings name their source (they stand alone there); the report pairs them
             report.warnings.append((src, w[len(src) + 2 :] if w.startswith(src + ": ") else w))
         if not res.ok:
+            if old is not None and old["status"] in ("indexed", STALE) and old["tiles"]:
+                # It rendered before: its last good tiles stay searchable, and `status` says stale.
+                report.failed.append((src, f"{res.error} (its last good version stays searchable, marked stale)"))
+                source_rows.append(_source_row(src, old["kind"], size, mtime, old["content_hash"], old["settings_hash"],
+                                               old["tiles"], STALE, res.error, res.warnings))
+                continue
             report.failed.append((src, res.error))
             source_rows.append(_source_row(src, res.kind, size, mtime, "", settings_hash, 0, "failed", res.error, res.warnings))
             continue
