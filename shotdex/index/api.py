@@ -140,34 +140,40 @@ class Index:
         if text is not None and not render_query:
             if not text.strip():
                 raise QueryError("the query is empty")
-            vector = emb.embed_queries([text])[0]
+            vectors = [emb.embed_queries([text])[0]]
         else:
-            img = self._query_image(text, image, url)
-            reading = emb.embed_tiles([img])[0]
-            vector = reading.vector
+            images, hints = self._query_images(text, image, url)
+            readings = emb.embed_tiles(images, hints=hints)
+            vectors = [r.vector for r in readings]
             # A reading embedder also gives the words it saw, which feed the full-text side.
-            query_text = reading.text or None
+            query_text = " ".join(r.text for r in readings if r.text) or None
         hybrid_on = hybrid if hybrid is not None else True
-        return search_store(
-            self.store.snapshot(), vector, query_text if hybrid_on else None, k=k, kind=kind, where=where,
-            hybrid=hybrid_on, tiles=tiles, fusion=FUSION,
-        )
+        snap, query_text = self.store.snapshot(), query_text if hybrid_on else None
+        if len(vectors) > 1:  # a page of several tiles (--url): every tile searches, see page_query
+            from .page_query import search_page
 
-    def _query_image(self, text, image, url):
+            return search_page(snap, vectors, query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
+                               tiles=tiles, fusion=FUSION)
+        return search_store(snap, vectors[0], query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
+                            tiles=tiles, fusion=FUSION)
+
+    def _query_images(self, text, image, url) -> tuple[list, list[str] | None]:
+        """The query's screenshots, with the renderer's own text of each where it rendered them (the
+        `hints` of embed_tiles: real embedders read the pixels and ignore them)."""
         from ..render import Renderer, RenderSettings, render_query_text
 
         rs = RenderSettings.from_settings(self.settings)
         if text is not None:
-            return render_query_text(text, rs)
+            return [render_query_text(text, rs)], [text]
         if url is not None:
             with Renderer(rs, chromium=self.settings.chromium) as r:
                 res = r.render(url)
-            if not res.ok:
-                raise QueryError(f"cannot render {url}: {res.error}")
-            return res.tiles[0].image
+            if not res.ok or not res.tiles:
+                raise QueryError(f"cannot render {url}: {res.error or 'no tiles'}")
+            return [t.image for t in res.tiles], [t.text for t in res.tiles]  # every tile, not the first
         if isinstance(image, (str, Path)):
-            return _open_query_image(Path(image), rs.max_image_pixels)
-        return image
+            return [_open_query_image(Path(image), rs.max_image_pixels)], None
+        return [image], None
 
     def tile_images(self, tile_ids: list[str]) -> dict:
         """The stored screenshots of these tiles, decoded (works after the source moved)."""
