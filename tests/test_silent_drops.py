@@ -249,7 +249,8 @@ def test_source_that_turns_bad_stays_searchable_marked_stale(tmp_path):
 
     # fixed: indexed again with the new content, no longer stale
     csv.write_text("country,capital\nIceland,Reykjavik\n")
-    assert run_cli("index", corpus, "--db", db, env=TOY_ENV).returncode == 0
+    p = run_cli("index", corpus, "--db", db, env=TOY_ENV)
+    assert p.returncode == 0 and p.stdout.strip().splitlines()[-1].startswith("0 added, 1 updated"), p.stdout
     st = json.loads(run_cli("status", "--db", db, "--json", env=TOY_ENV).stdout)
     assert st["stale"] == [] and st["failed"] == []
     with shotdex.open(db=db, settings=TOY) as idx:

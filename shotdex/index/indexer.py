@@ -281,7 +281,7 @@ def _flush(store: Store, embedder, settings_hash: str, batch: list, report: AddR
         if old is not None or src in store.pending():
             replaced.append(src)
         report.tiles += len(res.tiles)
-        (report.updated if old is not None and old["status"] == "indexed" else report.added).append(src)
+        (report.updated if old is not None and old["status"] in ("indexed", STALE) else report.added).append(src)
         source_rows.append(
             _source_row(src, res.kind, size, mtime, res.content_hash or "", settings_hash, len(res.tiles), "indexed", "", res.warnings)
         )
