@@ -35,38 +35,53 @@ class Stats:
     vector_index: bool = False
 
 
-def open_index(db: str | Path | None = None, model: str | None = None, settings: Settings | None = None) -> "Index":
-    """Open (or prepare to create) the index at db; model None means the one the index was built with."""
+def open_index(db: str | Path | None = None, model=None, settings: Settings | None = None) -> "Index":
+    """Open (or prepare to create) the index at db. model: a name (see `shotdex models`), an Embedder
+    instance, or None for the one the index was built with (with the options it recorded)."""
+    embedder = None
+    if model is not None and not isinstance(model, str):
+        embedder, model = model, model.name
     settings = settings or Settings.from_env()
     settings = settings.replace(db=Path(db).expanduser() if db is not None else None, model=model)
-    return Index(settings)
+    return Index(settings, embedder=embedder)
 
 
 class Index:
-    """A shotdex index on disk. Cheap to open: the embedder loads on first use."""
+    """A shotdex index on disk. Cheap to open: the embedder loads on first use. `embedder` (an
+    Embedder instance) is used as given, and left open by close(): its owner closes it."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, embedder=None):
         self.settings = settings
         self.store = Store(settings.db_path)
         meta = self.store.meta
-        self.model = settings.model or (meta.model if meta else "reader")
+        self.model = embedder.name if embedder is not None else settings.model or (meta.model if meta else "reader")
+        self._given = embedder
         self._embedder = None
 
     # -- embedder -------------------------------------------------------------------------------
+    def _make_embedder(self):
+        if self._given is not None:
+            return self._given
+        from ..embed import get_embedder
+
+        meta = self.store.meta
+        # The index's own model comes back with the options it was built with (window, engine, ...).
+        options = meta.options if meta is not None and meta.model == self.model else None
+        return get_embedder(self.model, self.settings, options=options)
+
     @property
     def embedder(self):
         """The embedder, loaded once; checked against the index's fingerprint."""
         if self._embedder is None:
-            from ..embed import get_embedder
-
-            emb = get_embedder(self.model, self.settings)
+            emb = self._make_embedder()
             self.store.check_embedder(emb.name, emb.fingerprint)
             self._embedder = emb
         return self._embedder
 
     def close(self) -> None:
         if self._embedder is not None:
-            self._embedder.close()
+            if self._embedder is not self._given:
+                self._embedder.close()
             self._embedder = None
 
     def __enter__(self) -> "Index":
@@ -88,7 +103,7 @@ class Index:
         with WriterLock(self.store.folder):
             emb = self.embedder
             if not self.store.exists:
-                self.store.create(emb.name, emb.fingerprint, emb.dim)
+                self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options)
             return run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop)
 
     def remove(self, paths: Iterable[str | Path]) -> list[str]:
@@ -111,7 +126,7 @@ class Index:
         with WriterLock(self.store.folder):
             from ..embed import get_embedder
 
-            emb = get_embedder(self.model, self.settings)
+            emb = self._given if self._given is not None else get_embedder(self.model, self.settings)
             n = reembed(self.store, emb, progress)
             self._embedder = emb
             return n

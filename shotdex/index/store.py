@@ -8,7 +8,7 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -67,6 +67,7 @@ class Meta:
     fingerprint: str
     dim: int
     tiles_table: str
+    options: dict = field(default_factory=dict)  # the embedder's options (get_embedder(model, options=...))
 
     def save(self, folder: Path) -> None:
         tmp = folder / (META_FILE + ".tmp")
@@ -228,7 +229,7 @@ class Store:
                 f"or pass --model {meta.model}"
             )
 
-    def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1") -> None:
+    def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1", options: dict | None = None) -> None:
         """Make the tables and write shotdex.json (idempotent for the same embedder)."""
         with self.writing():
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -237,7 +238,7 @@ class Store:
                 self.db.create_table(tiles_table, schema=tiles_schema(dim), exist_ok=True)
             if SOURCES not in names:
                 self.db.create_table(SOURCES, schema=sources_schema(), exist_ok=True)
-            self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table)
+            self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table, dict(options or {}))
             self.meta.save(self.folder)
         self._tiles = None
 
