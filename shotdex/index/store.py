@@ -337,7 +337,8 @@ class Store:
         """Every source with a row or with tiles (tiles without a row: a run cut off before the row)."""
         if self.meta is None:
             return set()
-        tiled = set(self.tiles.to_arrow().select(["source"]).column("source").to_pylist())
+        n = self.tiles.count_rows()  # read the one column, not the screenshots
+        tiled = set(self.tiles.search().select(["source"]).limit(n).to_arrow().column("source").to_pylist()) if n else set()
         return set(self.source_rows(["status"])) | tiled
 
     def recover_journal(self) -> str | None:
