@@ -51,8 +51,9 @@ __all__ = [
 ]
 
 
-def open(db=None, model: str | None = None, settings: Settings | None = None):  # noqa: A001 - the public verb
-    """Open the index at db (default: SHOTDEX_DB or the user data folder) with model (default: its own)."""
+def open(db=None, model=None, settings: Settings | None = None):  # noqa: A001 - the public verb
+    """Open the index at db (default: SHOTDEX_DB or the user data folder) with model: a name, an
+    `shotdex.embed.Embedder` instance, or None for the index's own (rebuilt with the options it recorded)."""
     from .index import open_index
 
     return open_index(db=db, model=model, settings=settings)

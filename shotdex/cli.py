@@ -245,6 +245,8 @@ def status(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
         typer.echo(f"  {kind:6} {c['sources']:6} sources {c['tiles']:7} tiles")
     for f in st.failed:
         typer.echo(f"  failed: {f['source']}: {f['reason']}")
+    for f in st.stale:
+        typer.echo(f"  stale: {f['source']}: {f['reason']} (last good version kept: {f['tiles']} tiles searchable)")
 
 
 @app.command()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -78,6 +79,12 @@ class Embedder(ABC):
     @abstractmethod
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """(n, dim) float32, L2-normalised vectors of query texts; batched inside."""
+
+    @property
+    def options(self) -> dict:
+        """The constructor options beyond `name` that change vectors, JSON-ready: an index records them,
+        and get_embedder(name, options=...) rebuilds the same embedder from them. {} for none."""
+        return {}
 
     def embed_tiles(
         self, images: Sequence["Image"], hints: Sequence[str] | None = None
@@ -173,31 +180,97 @@ def _load_plugins(settings: Settings) -> None:
                 raise EmbedderError(f"cannot import embedder plugin {module!r}: {exc}") from exc
 
 
+# Installed packages add embedders through this entry-point group (as llm's plugins do through theirs):
+#   [project.entry-points."shotdex.embedders"]
+#   mymodel = "my_package.shotdex_plugin"          # a module whose import calls @register(...)
+#   other = "my_package.models:make_other"         # or a factory(arg, settings) -> Embedder, named `other`
+ENTRY_POINT_GROUP = "shotdex.embedders"
+_EP_DONE: dict[str, str | None] = {}  # entry-point name -> None when loaded, else why it could not be
+
+
+def _entry_points() -> list:
+    from importlib.metadata import entry_points
+
+    try:
+        return list(entry_points(group=ENTRY_POINT_GROUP))
+    except Exception:  # noqa: BLE001 - a broken distribution elsewhere must not break shotdex
+        return []
+
+
+def _load_entry_point(ep) -> str | None:
+    """Load one plugin entry point (once per process); returns why it failed, or None."""
+    if ep.name in _EP_DONE:
+        return _EP_DONE[ep.name]
+    why = None
+    try:
+        obj = ep.load()
+    except Exception as exc:  # noqa: BLE001 - any import failure of a plugin is the plugin's
+        why = f"cannot load embedder plugin {ep.name!r} ({ep.value}): {type(exc).__name__}: {exc}"
+    else:
+        if not inspect.ismodule(obj) and callable(obj) and ep.name not in _REGISTRY:
+            doc = (inspect.getdoc(obj) or "").strip().splitlines()
+            _REGISTRY[ep.name] = _Entry(
+                ep.name, obj, doc[0] if doc else f"plugin {ep.value}", getattr(obj, "dim", None), getattr(obj, "available", None)
+            )
+    _EP_DONE[ep.name] = why
+    return why
+
+
+def _load_entry_points(prefix: str | None = None) -> dict[str, str]:
+    """Load the installed plugins (those named `prefix` first); returns {name: why} of the failures."""
+    eps = _entry_points()
+    if prefix is not None:
+        eps = sorted(eps, key=lambda ep: ep.name != prefix)
+    failed = {}
+    for ep in eps:
+        if prefix is not None and prefix in _REGISTRY:
+            break
+        why = _load_entry_point(ep)
+        if why:
+            failed[ep.name] = why
+    return failed
+
+
 def _known() -> str:
     return ", ".join(sorted(_REGISTRY))
 
 
-def get_embedder(name: str | None = None, settings: Settings | None = None) -> Embedder:
+def get_embedder(name: str | None = None, settings: Settings | None = None, options: dict | None = None) -> Embedder:
     """The embedder called `name` (default: settings.model), e.g. 'reader' or 'hf:<hub id or folder>'.
 
-    Modules named in settings.plugins are imported first so that they can register embedders.
+    Modules named in settings.plugins are imported first so that they can register embedders; an
+    unknown prefix is then looked for among the installed plugins (entry-point group shotdex.embedders).
+    `options` (an embedder's `options`, e.g. as an index recorded them) go to its factory as keywords.
     Raises UnknownModel, listing the known names, when nothing is registered under the prefix.
     """
     settings = settings or Settings()
     _load_plugins(settings)
     name = name or settings.model or "reader"
     prefix, _, arg = name.partition(":")
+    if prefix not in _REGISTRY:
+        failed = _load_entry_points(prefix)
+        if prefix not in _REGISTRY and prefix in failed:
+            raise EmbedderError(failed[prefix])
     entry = _REGISTRY.get(prefix)
     if entry is None:
         raise UnknownModel(f"unknown model {name!r}; known models: {_known()} (e.g. 'reader', 'hf:<hub id or folder>')")
-    return entry.factory(arg or None, settings)
+    if not options:
+        return entry.factory(arg or None, settings)
+    try:
+        return entry.factory(arg or None, settings, **options)
+    except TypeError as exc:
+        raise EmbedderError(f"model {name!r} does not take the options {sorted(options)}: {exc}") from exc
 
 
 def list_models(settings: Settings | None = None) -> list[ModelInfo]:
     """Every registered embedder, with its dimension and whether it can run here (loads no weights)."""
     settings = settings or Settings()
     _load_plugins(settings)
+    broken = _load_entry_points()
     out = []
+    for name, why in sorted(broken.items()):
+        if name not in _REGISTRY:
+            out.append(ModelInfo(name, None, False, why, f"plugin (entry point {ENTRY_POINT_GROUP})"))
     for prefix in sorted(_REGISTRY):
         entry = _REGISTRY[prefix]
         ok, detail = True, ""
@@ -207,7 +280,7 @@ def list_models(settings: Settings | None = None) -> list[ModelInfo]:
             except Exception as exc:  # a broken check must not break `shotdex models`
                 ok, detail = False, f"check failed: {exc}"
         out.append(ModelInfo(prefix, entry.dim, ok, detail, entry.description))
-    return out
+    return sorted(out, key=lambda m: m.name)
 
 
 def pick_device(requested: str | None = None) -> str:

@@ -1,8 +1,10 @@
 """`hf:<hub id or folder>`: any transformers dual encoder with image and text towers (CLIP, SigLIP, ...).
 
-Screenshots go through the model's own image processor (resized the way the model expects); a long
-page arrives already cut into tiles by the renderer, so nothing is squashed beyond that. Queries go
-through its tokenizer and text tower; both sides come out L2-normalised.
+Screenshots are padded to a square with white (a screenshot's background) before the model's own image
+processor sees them: CLIP-style processors resize the short side and centre-crop, which cut ~128 px off
+each side of a 1024x768 tile, and SigLIP-style ones squash to a square. Padded, the whole tile reaches
+the model at its own aspect ratio; a long page arrives already cut into tiles by the renderer. Queries
+go through the tokenizer and text tower; both sides come out L2-normalised.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .base import Embedder, file_hash, l2_normalize, pick_device, register
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
-__all__ = ["HFDualEncoder"]
+__all__ = ["HFDualEncoder", "pad_to_square"]
 
 # Models whose text tower pools the last position and was trained on texts padded to full length.
 _PAD_TO_MAX = {"siglip", "siglip2"}
@@ -43,6 +45,23 @@ def _image_processor(auto, folder: str):
     if int(transformers.__version__.split(".")[0]) >= 5:
         return auto.from_pretrained(folder, backend="pil")
     return auto.from_pretrained(folder, use_fast=False)
+
+
+PAD_COLOR = (255, 255, 255)
+
+
+def pad_to_square(image: "Image", color=PAD_COLOR) -> "Image":
+    """The image centred on a white square as large as its longer side (unchanged when already square),
+    so that no processor's centre crop or squash loses or distorts the tile's edges."""
+    w, h = image.size
+    if w == h:
+        return image
+    from PIL import Image as PILImage
+
+    side = max(w, h)
+    out = PILImage.new("RGB", (side, side), color)
+    out.paste(image, ((side - w) // 2, (side - h) // 2))
+    return out
 
 
 def _resolve(source: str) -> Path:
@@ -113,7 +132,7 @@ class HFDualEncoder(Embedder):
             # the transformers version, which changes on re-saving without changing any vector)
             settings_files = [p for p in ("preprocessor_config.json", "tokenizer.json") if (self._folder / p).exists()]
             conf_hash = file_hash(*(self._folder / p for p in settings_files)) if settings_files else "none"
-            self._fingerprint = f"hf/1|{self._model_type}|w:{file_hash(*weights)}|cfg:{conf_hash}|pad:{self._padding()}"
+            self._fingerprint = f"hf/2|{self._model_type}|w:{file_hash(*weights)}|cfg:{conf_hash}|pad:{self._padding()}|img:square-white"
         return self._fingerprint
 
     def _padding(self) -> str:
@@ -132,9 +151,9 @@ class HFDualEncoder(Embedder):
         return out.float().cpu().numpy()
 
     def embed_images(self, images: Sequence["Image"]) -> np.ndarray:
-        """Each image through the model's image processor and image tower."""
+        """Each image, padded to a square, through the model's image processor and image tower."""
         self._load()
-        images = [im.convert("RGB") for im in images]
+        images = [pad_to_square(im.convert("RGB")) for im in images]
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = []

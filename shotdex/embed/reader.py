@@ -93,6 +93,11 @@ class ReaderEmbedder(Embedder):
             )
         return self._fingerprint
 
+    @property
+    def options(self) -> dict:
+        """window, combine and the OCR engine, as given (None: the model's own window)."""
+        return {"window": self.window, "combine": self.combine, "ocr_engine": self._ocr_engine}
+
     # -- embedding ----------------------------------------------------------------------------------
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Query texts through the sentence model."""
@@ -166,5 +171,5 @@ def _available() -> tuple[bool, str]:
     dim=384,
     available=_available,
 )
-def _make_reader(arg: str | None, settings: Settings) -> Embedder:
-    return ReaderEmbedder(arg, settings)
+def _make_reader(arg: str | None, settings: Settings, **options) -> Embedder:
+    return ReaderEmbedder(arg, settings, **options)

@@ -217,7 +217,9 @@ class SentenceModel:
     that every window keeps its context. combine="tokens" (default) pools all windows' token states
     into one mean (the repeated line and special tokens of later windows left out, so each token
     counts once): mean pooling extended over the whole text. combine="windows" averages the
-    windows' normalised vectors instead. The result is L2-normalised.
+    windows' normalised vectors instead. CLS-pooled models have no token mean to extend: every
+    window's [CLS] vector is normalised and the vectors averaged, whatever `combine` says. The result
+    is L2-normalised.
     """
 
     def __init__(self, source: str | os.PathLike, *, device: str | None = None, numpy_ok: bool = True):
@@ -282,6 +284,8 @@ class SentenceModel:
 
     def scheme(self, window: int | None = None, combine: str = "tokens") -> str:
         """The windowing of long texts as a string (for fingerprints: it changes vectors)."""
+        if self.pooling == "cls":
+            combine = "cls-windows"  # every window's [CLS], averaged (not the first window alone)
         return f"win{window or self.max_len}:head-line:{combine}"
 
     def windows(self, text: str, window: int | None = None) -> list[tuple[list[int], int]]:
@@ -337,12 +341,12 @@ class SentenceModel:
         k = 0
         n_pre, n_suf = len(self._prefix), len(self._suffix)
         for row, plan in enumerate(plans):
-            if self.pooling == "cls" or len(plan) == 1:
+            if len(plan) == 1:
                 st = states[k]
                 out[row] = st[0] if self.pooling == "cls" else st.mean(0)
                 k += len(plan)
                 continue
-            if combine == "windows":
+            if combine == "windows" or self.pooling == "cls":
                 vecs = [states[k + j][0] if self.pooling == "cls" else states[k + j].mean(0) for j in range(len(plan))]
                 out[row] = l2_normalize(np.stack(vecs)).mean(0)
                 k += len(plan)

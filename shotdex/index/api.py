@@ -14,7 +14,7 @@ from .indexer import AddReport, ProgressEvent, decode_image, run_add
 from .lock import WriterLock
 from .query import parse_query
 from .search import FUSION, Hit, search_store
-from .store import Store
+from .store import STALE, Store
 
 __all__ = ["Index", "Stats", "open_index"]
 
@@ -30,43 +30,59 @@ class Stats:
     sources: int
     tiles: int
     by_kind: dict = field(default_factory=dict)  # kind -> {"sources": n, "tiles": n}
-    failed: list = field(default_factory=list)  # [{"source", "reason"}]
+    failed: list = field(default_factory=list)  # [{"source", "reason"}]: nothing of these is searchable
+    stale: list = field(default_factory=list)  # [{"source", "reason", "tiles"}]: failing now, last good tiles kept
     bytes_on_disk: int = 0
     vector_index: bool = False
 
 
-def open_index(db: str | Path | None = None, model: str | None = None, settings: Settings | None = None) -> "Index":
-    """Open (or prepare to create) the index at db; model None means the one the index was built with."""
+def open_index(db: str | Path | None = None, model=None, settings: Settings | None = None) -> "Index":
+    """Open (or prepare to create) the index at db. model: a name (see `shotdex models`), an Embedder
+    instance, or None for the one the index was built with (with the options it recorded)."""
+    embedder = None
+    if model is not None and not isinstance(model, str):
+        embedder, model = model, model.name
     settings = settings or Settings.from_env()
     settings = settings.replace(db=Path(db).expanduser() if db is not None else None, model=model)
-    return Index(settings)
+    return Index(settings, embedder=embedder)
 
 
 class Index:
-    """A shotdex index on disk. Cheap to open: the embedder loads on first use."""
+    """A shotdex index on disk. Cheap to open: the embedder loads on first use. `embedder` (an
+    Embedder instance) is used as given, and left open by close(): its owner closes it."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, embedder=None):
         self.settings = settings
         self.store = Store(settings.db_path)
         meta = self.store.meta
-        self.model = settings.model or (meta.model if meta else "reader")
+        self.model = embedder.name if embedder is not None else settings.model or (meta.model if meta else "reader")
+        self._given = embedder
         self._embedder = None
 
     # -- embedder -------------------------------------------------------------------------------
+    def _make_embedder(self):
+        if self._given is not None:
+            return self._given
+        from ..embed import get_embedder
+
+        meta = self.store.meta
+        # The index's own model comes back with the options it was built with (window, engine, ...).
+        options = meta.options if meta is not None and meta.model == self.model else None
+        return get_embedder(self.model, self.settings, options=options)
+
     @property
     def embedder(self):
         """The embedder, loaded once; checked against the index's fingerprint."""
         if self._embedder is None:
-            from ..embed import get_embedder
-
-            emb = get_embedder(self.model, self.settings)
+            emb = self._make_embedder()
             self.store.check_embedder(emb.name, emb.fingerprint)
             self._embedder = emb
         return self._embedder
 
     def close(self) -> None:
         if self._embedder is not None:
-            self._embedder.close()
+            if self._embedder is not self._given:
+                self._embedder.close()
             self._embedder = None
 
     def __enter__(self) -> "Index":
@@ -88,7 +104,7 @@ class Index:
         with WriterLock(self.store.folder):
             emb = self.embedder
             if not self.store.exists:
-                self.store.create(emb.name, emb.fingerprint, emb.dim)
+                self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options)
             return run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop)
 
     def remove(self, paths: Iterable[str | Path]) -> list[str]:
@@ -111,7 +127,7 @@ class Index:
         with WriterLock(self.store.folder):
             from ..embed import get_embedder
 
-            emb = get_embedder(self.model, self.settings)
+            emb = self._given if self._given is not None else get_embedder(self.model, self.settings)
             n = reembed(self.store, emb, progress)
             self._embedder = emb
             return n
@@ -140,34 +156,41 @@ class Index:
         if text is not None and not render_query:
             if not text.strip():
                 raise QueryError("the query is empty")
-            vector = emb.embed_queries([parse_query(text).text or text])[0]
+            vectors = [emb.embed_queries([parse_query(text).text or text])[0]]
         else:
-            img = self._query_image(None if text is None else parse_query(text).text or text, image, url)
-            reading = emb.embed_tiles([img])[0]
-            vector = reading.vector
+            plain = None if text is None else parse_query(text).text or text
+            images, hints = self._query_images(plain, image, url)
+            readings = emb.embed_tiles(images, hints=hints)
+            vectors = [r.vector for r in readings]
             # A reading embedder also gives the words it saw, which feed the full-text side.
-            query_text = reading.text or None
+            query_text = " ".join(r.text for r in readings if r.text) or None
         hybrid_on = hybrid if hybrid is not None else True
-        return search_store(
-            self.store.snapshot(), vector, query_text if hybrid_on else None, k=k, kind=kind, where=where,
-            hybrid=hybrid_on, tiles=tiles, fusion=FUSION,
-        )
+        snap, query_text = self.store.snapshot(), query_text if hybrid_on else None
+        if len(vectors) > 1:  # a page of several tiles (--url): every tile searches, see page_query
+            from .page_query import search_page
 
-    def _query_image(self, text, image, url):
+            return search_page(snap, vectors, query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
+                               tiles=tiles, fusion=FUSION)
+        return search_store(snap, vectors[0], query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
+                            tiles=tiles, fusion=FUSION)
+
+    def _query_images(self, text, image, url) -> tuple[list, list[str] | None]:
+        """The query's screenshots, with the renderer's own text of each where it rendered them (the
+        `hints` of embed_tiles: real embedders read the pixels and ignore them)."""
         from ..render import Renderer, RenderSettings, render_query_text
 
         rs = RenderSettings.from_settings(self.settings)
         if text is not None:
-            return render_query_text(text, rs)
+            return [render_query_text(text, rs)], [text]
         if url is not None:
             with Renderer(rs, chromium=self.settings.chromium) as r:
                 res = r.render(url)
-            if not res.ok:
-                raise QueryError(f"cannot render {url}: {res.error}")
-            return res.tiles[0].image
+            if not res.ok or not res.tiles:
+                raise QueryError(f"cannot render {url}: {res.error or 'no tiles'}")
+            return [t.image for t in res.tiles], [t.text for t in res.tiles]  # every tile, not the first
         if isinstance(image, (str, Path)):
-            return _open_query_image(Path(image), rs.max_image_pixels)
-        return image
+            return [_open_query_image(Path(image), rs.max_image_pixels)], None
+        return [image], None
 
     def tile_images(self, tile_ids: list[str]) -> dict:
         """The stored screenshots of these tiles, decoded (works after the source moved)."""
@@ -184,20 +207,22 @@ class Index:
         if meta is None:
             return Stats(str(self.store.folder), self.model, "", 0, 0, 0)
         tiles = self.store.tiles.to_arrow().select(["kind"]).column("kind").to_pylist()
-        srcs = self.store.source_rows(["kind", "status", "reason"])
+        srcs = self.store.source_rows(["kind", "status", "reason", "tiles"])
         by_kind: dict = {}
         for kind in tiles:
             by_kind.setdefault(kind, {"sources": 0, "tiles": 0})["tiles"] += 1
-        failed = []
+        failed, stale = [], []
         for row in srcs.values():
-            if row["status"] == "indexed":
+            if row["status"] in ("indexed", STALE):
                 by_kind.setdefault(row["kind"], {"sources": 0, "tiles": 0})["sources"] += 1
-            else:
+            if row["status"] == STALE:
+                stale.append({"source": row["source"], "reason": row["reason"], "tiles": row["tiles"]})
+            elif row["status"] != "indexed":
                 failed.append({"source": row["source"], "reason": row["reason"]})
         return Stats(
             db=str(self.store.folder), model=meta.model, fingerprint=meta.fingerprint, dim=meta.dim,
             sources=sum(v["sources"] for v in by_kind.values()), tiles=len(tiles), by_kind=by_kind,
-            failed=failed, bytes_on_disk=self.store.size_on_disk(), vector_index=self.store.has_ann(),
+            failed=failed, stale=stale, bytes_on_disk=self.store.size_on_disk(), vector_index=self.store.has_ann(),
         )
 
 

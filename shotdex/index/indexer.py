@@ -75,6 +75,9 @@ class _Plan:
 
         self.todo: list[SourceJob] = []
         touched: list[dict] = []
+        torn = store.recover_journal()
+        if torn:  # said through the report's warnings: the CLI prints each as one line
+            report.warnings.append((str(store.folder / "pending.json"), torn))
         known = store.source_rows()
         dirty = store.pending()
         for src in sources:

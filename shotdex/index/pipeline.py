@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .store import Store, now
+from .store import STALE, Store, now
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..embed.base import TileEmbedding
@@ -164,15 +164,23 @@ class WriteStage:
             for w in res.warnings:
                 # the renderer's warnings name their source (they stand alone there); the report pairs them
                 report.warnings.append((src, w[len(src) + 2:] if w.startswith(src + ": ") else w))
+            old = job.old
+            was_good = old is not None and old["status"] in ("indexed", STALE)
             if not res.ok:
+                if was_good and old["tiles"]:
+                    # It rendered before: its last good tiles stay searchable, and `status` says stale.
+                    report.failed.append((src, f"{res.error} (its last good version stays searchable, marked stale)"))
+                    source_rows.append(_source_row(job, old["kind"], old["content_hash"], old["settings_hash"],
+                                                   old["tiles"], STALE, res.error, res.warnings))
+                    continue
                 report.failed.append((src, res.error))
                 source_rows.append(_source_row(job, res.kind, "", shash, 0, "failed", res.error, res.warnings))
                 continue
             rows += [_tile_row(r) for r in d.rows]
-            if job.old is not None or src in pending:
+            if old is not None or src in pending:
                 replaced.append(src)
             report.tiles += len(d.rows)
-            (report.updated if job.old is not None and job.old["status"] == "indexed" else report.added).append(src)
+            (report.updated if was_good else report.added).append(src)
             source_rows.append(
                 _source_row(job, res.kind, res.content_hash or "", shash, len(d.rows), "indexed", "", res.warnings)
             )

@@ -38,7 +38,7 @@ def reembed(store: Store, embedder, progress=None, batch: int = 64) -> int:
         done += len(rows)
         if progress:
             progress(ProgressEvent(total, done, done))
-    store.meta = Meta(SCHEMA_VERSION, embedder.name, embedder.fingerprint, embedder.dim, name)
+    store.meta = Meta(SCHEMA_VERSION, embedder.name, embedder.fingerprint, embedder.dim, name, dict(embedder.options))
     store.meta.save(store.folder)
     store._tiles = None
     store.db.drop_table(old.tiles_table)

@@ -8,13 +8,13 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from ..errors import IndexError_, ModelMismatch
 
-__all__ = ["Store", "Meta", "SCHEMA_VERSION", "PENDING_FILE", "sql_str", "sql_in"]
+__all__ = ["Store", "Meta", "SCHEMA_VERSION", "PENDING_FILE", "STALE", "sql_str", "sql_in"]
 
 SCHEMA_VERSION = 1
 META_FILE = "shotdex.json"
@@ -22,6 +22,11 @@ META_FILE = "shotdex.json"
 # its tiles' commit and its source row's: it is re-rendered even if its row looks current.
 PENDING_FILE = "pending.json"
 SOURCES = "sources"
+# A source that rendered once and fails now: its last good tiles stay searchable under this status
+# (with the new failure as its reason) until it renders again or is removed.
+STALE = "stale"
+# A source row's settings_hash after a torn journal: matches no render settings, so it is re-rendered.
+RECHECK = "recheck"
 # Exact search stays under ~30 ms below this many rows on 2 cores; past it an IVF-HNSW-SQ index
 # answers in ~7 ms at recall@10 ~0.97 (benchmarks/index_speed.py measures both).
 ANN_MIN_ROWS = 25_000
@@ -34,6 +39,10 @@ TILE_COLUMNS = (
     "id", "source", "kind", "page", "tile", "x", "y", "w", "h", "page_width", "page_height",
     "content_hash", "settings_hash", "label", "text", "true_text", "words",
 )
+
+
+class _TornJournal(Exception):
+    """pending.json exists but cannot be read as a list of sources."""
 
 
 def sql_str(value: str) -> str:
@@ -58,6 +67,7 @@ class Meta:
     fingerprint: str
     dim: int
     tiles_table: str
+    options: dict = field(default_factory=dict)  # the embedder's options (get_embedder(model, options=...))
 
     def save(self, folder: Path) -> None:
         tmp = folder / (META_FILE + ".tmp")
@@ -117,7 +127,7 @@ def sources_schema():
             pa.field("content_hash", pa.string()),
             pa.field("settings_hash", pa.string()),
             pa.field("tiles", pa.int32()),
-            pa.field("status", pa.string()),  # indexed | failed
+            pa.field("status", pa.string()),  # indexed | failed | stale (see STALE)
             pa.field("reason", pa.string()),
             pa.field("warnings", pa.string()),
             pa.field("indexed_at", pa.float64()),
@@ -219,7 +229,7 @@ class Store:
                 f"or pass --model {meta.model}"
             )
 
-    def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1") -> None:
+    def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1", options: dict | None = None) -> None:
         """Make the tables and write shotdex.json (idempotent for the same embedder)."""
         with self.writing():
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -228,7 +238,7 @@ class Store:
                 self.db.create_table(tiles_table, schema=tiles_schema(dim), exist_ok=True)
             if SOURCES not in names:
                 self.db.create_table(SOURCES, schema=sources_schema(), exist_ok=True)
-            self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table)
+            self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table, dict(options or {}))
             self.meta.save(self.folder)
         self._tiles = None
 
@@ -302,14 +312,57 @@ class Store:
 
     # -- the pending journal ---------------------------------------------------------------------
     def pending(self) -> set[str]:
-        """Sources whose tiles may not match their source row (a run was cut off while writing them)."""
+        """Sources whose tiles may not match their source row (a run was cut off while writing them).
+        A journal that cannot be read names every source (see recover_journal)."""
         if self._pending is None:
-            path = self.folder / PENDING_FILE
             try:
-                self._pending = set(json.loads(path.read_text())) if path.exists() else set()
-            except ValueError:  # a torn journal: re-render nothing more than it could have named
-                self._pending = set()
+                self._pending = self._read_journal()
+            except _TornJournal:
+                self._pending = self._all_sources()
         return set(self._pending)
+
+    def _read_journal(self) -> set[str]:
+        path = self.folder / PENDING_FILE
+        if not path.exists():
+            return set()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise _TornJournal(str(exc)) from None
+        if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+            raise _TornJournal("not a list of sources")
+        return set(data)
+
+    def _all_sources(self) -> set[str]:
+        """Every source with a row or with tiles (tiles without a row: a run cut off before the row)."""
+        if self.meta is None:
+            return set()
+        n = self.tiles.count_rows()  # read the one column, not the screenshots
+        tiled = set(self.tiles.search().select(["source"]).limit(n).to_arrow().column("source").to_pylist()) if n else set()
+        return set(self.source_rows(["status"])) | tiled
+
+    def recover_journal(self) -> str | None:
+        """Repair a torn pending.json (writer only, at the start of a run); returns the warning to show.
+
+        Any source could have been between its tiles and its row, so every source is re-checked: each
+        source row is marked for re-rendering (one commit, so this survives a crash), sources with
+        tiles but no row go into a fresh journal, and the torn file is replaced. None when the journal
+        is fine."""
+        path = self.folder / PENDING_FILE
+        try:
+            self._read_journal()
+            return None
+        except _TornJournal as exc:
+            why = str(exc)
+        rows = set(self.source_rows(["status"]))
+        orphans = self._all_sources() - rows
+        with self.writing():
+            if rows:
+                self.sources.update(values={"settings_hash": RECHECK})
+        self._pending = None
+        self.set_pending(orphans)
+        return (f"{path.name} (the journal of sources being written) was unreadable ({why}); "
+                f"every source is re-checked: {len(rows) + len(orphans)} will be rendered again")
 
     def set_pending(self, sources: set[str]) -> None:
         """Replace the journal (atomically, durably: it must be on disk before the tiles it guards)."""
