@@ -12,16 +12,20 @@ Importing shotdex loads no torch, transformers, playwright or lancedb: they load
 from __future__ import annotations
 
 from .errors import (
+    BadIndex,
     ChromiumNotFound,
     EmbedderError,
     IndexError_,
     IndexLocked,
     ModelMismatch,
+    NoIndex,
     QueryError,
     RenderError,
+    SettingsError,
     SetupError,
     ShotdexError,
     SourceError,
+    SourceNotFound,
     TesseractNotFound,
     UnknownModel,
 )
@@ -46,8 +50,12 @@ __all__ = [
     "UnknownModel",
     "ModelMismatch",
     "IndexLocked",
-    "IndexError_",
+    "BadIndex",
+    "NoIndex",
     "QueryError",
+    "SettingsError",
+    "SourceNotFound",
+    "IndexError_",  # deprecated alias of BadIndex
 ]
 
 
@@ -56,6 +64,10 @@ def open(db=None, model: str | None = None, settings: Settings | None = None):  
     from .index import open_index
 
     return open_index(db=db, model=model, settings=settings)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str):
