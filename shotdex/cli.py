@@ -70,8 +70,9 @@ def _progress(label: str, quiet: bool = False):
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    # Without colour (NO_COLOR) Rich's bar is drawn in colour only and shows nothing: use characters.
-    bar = BarColumn() if not console.no_color else BarColumn(complete_style="bold", finished_style="bold")
+    # Without colour (NO_COLOR) Rich's bar tells done from to-do by colour alone and looks blank: show
+    # the share as text instead.
+    bar = TextColumn("{task.percentage:>3.0f}%") if console.no_color else BarColumn()
     return Progress(
         TextColumn(f"[bold]{label}"), bar, MofNCompleteColumn(), TextColumn("sources"),
         TextColumn("{task.fields[tiles]} tiles"), TextColumn("{task.fields[rate]}"),
@@ -309,13 +310,13 @@ def _print_hits(hits, where_at) -> None:
     for h in hits:
         page, tile = where_at.get(h.tile_id, (h.page + 1, h.tile + 1))
         rows.append((str(h.rank), f"{h.score:.3f}", h.kind, f"{_short(h.source)} p{page} t{tile}", h.snippet))
-    fixed = 2 + 5 + 5 + 4 * 1  # rank, score, kind, and a space between columns
+    fixed = 2 + 6 + 5 + 4 * 1  # rank, score, kind, and a space between columns
     room = max(20, console.width - fixed)
     # The source gets what it needs up to half the room (never below 16); the snippet gets the rest.
     src_w = min(max([len(r[3]) for r in rows] + [6]), max(16, room // 2), 60)
     snip_w = max(10, room - src_w)
     table = Table(box=None, show_edge=False, pad_edge=False)
-    for name, width in (("#", 2), ("score", 5), ("kind", 5), ("source", src_w), ("snippet", snip_w)):
+    for name, width in (("#", 2), ("score", 6), ("kind", 5), ("source", src_w), ("snippet", snip_w)):
         table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=width, max_width=width,
                          justify="right" if name in ("#", "score") else "left")
     for r in rows:

@@ -268,7 +268,7 @@ class Index:
         except QueryError as exc:
             if where is None or "where" not in str(exc):
                 raise
-            reason = str(exc).split(": ", 1)[-1]
+            reason = str(exc).split(": ", 1)[-1].split(" Valid fields")[0].rstrip(". ")
             raise QueryError(
                 f"bad where filter {where!r}: {reason[:120]}; the columns are: {', '.join(WHERE_COLUMNS)}"
             ) from None
