@@ -298,3 +298,17 @@ def test_long_pdf_is_indexed_whole_and_the_cap_says_how_to_lift_it(tmp_path):
     assert rep["tiles"] == 35 and not rep["warnings"]
     p = run("index", long, "--db", tmp_path / "db2", "--max-tiles", "4", env=TOY, check=0)
     assert "max_tiles=4" in p.stderr and "--max-tiles" in p.stderr and "SHOTDEX_MAX_TILES" in p.stderr
+
+
+def test_unchanged_url_is_unchanged_on_reindex(tmp_path):
+    from reliability_util import CountingServer
+
+    srv = CountingServer()
+    try:
+        db = tmp_path / "db"
+        url = f"{srv.base}/page.html"
+        assert run("index", url, "--db", db, env=TOY, check=0).stdout.startswith("1 added, 0 updated, 0 unchanged")
+        rep = json.loads(run("index", url, "--db", db, "--json", env=TOY, check=0).stdout)
+        assert (rep["added"], rep["updated"], rep["unchanged"], rep["tiles"]) == ([], [], [url], 0)
+    finally:
+        srv.close()

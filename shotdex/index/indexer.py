@@ -260,6 +260,23 @@ def _stop_producer(producer: threading.Thread, results: queue.Queue, live: list,
 
 def _flush(store: Store, embedder, settings_hash: str, batch: list, report: AddReport) -> int:
     """Embed every tile of the batch together (so OCR workers stay busy), then write."""
+    # A URL's bytes are not hashed before rendering (the page is fetched by the render), so its hash
+    # is its pixels': a re-render that draws the same tiles is unchanged, and is neither embedded nor
+    # written again.
+    pending = store.pending()
+    count = len(batch)
+    url_hash: dict[int, str] = {}
+    kept: list = []
+    for item in batch:
+        (src, size, _mtime, old), res = item
+        if size < 0 and res.ok and res.tiles:
+            url_hash[id(res)] = _pixels_hash(res.tiles)
+            if (old is not None and old["status"] == "indexed" and old["settings_hash"] == settings_hash
+                    and old["content_hash"] == url_hash[id(res)] and src not in pending):
+                report.unchanged.append(src)
+                continue
+        kept.append(item)
+    batch = kept
     tiles = [t for _, res in batch for t in res.tiles]
     embedded = embedder.embed_tiles([t.image for t in tiles], hints=[t.text for t in tiles]) if tiles else []
     rows, replaced, source_rows = [], [], []
@@ -281,7 +298,8 @@ def _flush(store: Store, embedder, settings_hash: str, batch: list, report: AddR
         report.tiles += len(res.tiles)
         (report.updated if old is not None and old["status"] == "indexed" else report.added).append(src)
         source_rows.append(
-            _source_row(src, res.kind, size, mtime, res.content_hash or "", settings_hash, len(res.tiles), "indexed", "", res.warnings)
+            _source_row(src, res.kind, size, mtime, url_hash.get(id(res), res.content_hash or ""), settings_hash,
+                        len(res.tiles), "indexed", "", res.warnings)
         )
     # A source's new tiles replace its old ones in one commit (searches see old or new, never a mix),
     # and its source row follows. The journal names the sources in between, so a run killed after the
@@ -291,7 +309,17 @@ def _flush(store: Store, embedder, settings_hash: str, batch: list, report: AddR
     store.replace_tiles(rows, replaced)
     store.write_sources(source_rows)
     store.set_pending(store.pending() - batch_sources)
-    return len(batch)
+    return count
+
+
+def _pixels_hash(tiles) -> str:
+    """sha256 of a rendered source's tiles: their pixels, boxes and text."""
+    h = hashlib.sha256()
+    for t in tiles:
+        h.update(f"{t.page}|{t.tile}|{t.x}|{t.y}|{t.w}|{t.h}|{t.image.size}|".encode())
+        h.update(t.image.tobytes())
+        h.update((t.text or "").encode())
+    return "px:" + h.hexdigest()
 
 
 def _tile_row(tid: str, t, emb) -> dict:

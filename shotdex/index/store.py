@@ -231,7 +231,7 @@ class Store:
         if meta.schema_version != SCHEMA_VERSION:
             raise BadIndex(
                 f"index at {self.folder} has schema version {meta.schema_version}, this shotdex "
-                f"reads {SCHEMA_VERSION}; index into a new --db folder"
+                f"reads {SCHEMA_VERSION}; index into a new folder"
             )
         if meta.fingerprint != fingerprint:
             raise _mismatch(self.folder, meta, model, fingerprint)
