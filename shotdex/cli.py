@@ -257,8 +257,8 @@ def search(
     from .index import open_index
     from .index.api import parse_kinds
 
-    if query is None and image is None and url is None:
-        raise typer.BadParameter("give a query text, --image PATH or --url URL")
+    if sum(x is not None for x in (query, image, url)) != 1:
+        raise typer.BadParameter("give one of a query text, --image PATH or --url URL")
     if as_json and paths:
         raise typer.BadParameter("--json and --paths: pick one", param_hint="'--paths'")
     kinds = parse_kinds(kind)

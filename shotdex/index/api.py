@@ -118,6 +118,14 @@ class Stats:
 
 def open_index(db: str | Path | None = None, model: str | None = None, settings: Settings | None = None) -> "Index":
     """Open (or prepare to create) the index at db; model None means the one the index was built with."""
+    from ..errors import SettingsError
+
+    if db is not None and not isinstance(db, (str, os.PathLike)):
+        raise SettingsError(f"db must be a path, not {db!r}")
+    if model is not None and not isinstance(model, str):
+        raise SettingsError(f"model must be a string, not {model!r}")
+    if settings is not None and not isinstance(settings, Settings):
+        raise SettingsError(f"settings must be a shotdex.Settings, not {type(settings).__name__}")
     settings = settings or Settings.from_env()
     settings = settings.replace(db=Path(db).expanduser() if db is not None else None, model=model)
     return Index(settings)
