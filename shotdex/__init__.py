@@ -39,6 +39,7 @@ __all__ = [
     "Hit",
     "AddReport",
     "Stats",
+    "SourceInfo",
     "Settings",
     "ShotdexError",
     "SetupError",
@@ -71,7 +72,7 @@ def __dir__():
 
 
 def __getattr__(name: str):
-    if name in {"Index", "Hit", "AddReport", "Stats"}:
+    if name in {"Index", "Hit", "AddReport", "Stats", "SourceInfo"}:
         from . import index
 
         return getattr(index, name)
