@@ -312,3 +312,9 @@ def test_unchanged_url_is_unchanged_on_reindex(tmp_path):
         assert (rep["added"], rep["updated"], rep["unchanged"], rep["tiles"]) == ([], [], [url], 0)
     finally:
         srv.close()
+
+
+def test_model_that_cannot_load_is_one_line_and_leaves_no_folder(tmp_path):
+    db = tmp_path / "db"
+    msg = one_line(run("index", SAMPLES / "notes", "--db", db, "-m", f"hf:{tmp_path / 'no-weights'}"), 3)
+    assert "no-weights" in msg and not db.exists()

@@ -182,9 +182,9 @@ class Index:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         paths = check_sources(paths)
+        emb = self.embedder  # a model that cannot load leaves no folder behind
         self.store.make_folder()
         with WriterLock(self.store.folder):
-            emb = self.embedder
             if not self.store.exists:
                 self.store.create(emb.name, emb.fingerprint, emb.dim)
             report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop)
