@@ -16,6 +16,7 @@ from typing import List, Optional
 
 import typer
 
+from .cli_output import err, one_line, plural, print_hits, print_report, progress_bar, short
 from .errors import ShotdexError
 from .settings import Settings
 
@@ -30,7 +31,6 @@ JsonOpt = typer.Option(False, "--json", help="Machine-readable output on stdout.
 QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only errors (no progress, warnings or summary).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Also name every ignored file, and time each step.")
 MaxTilesOpt = typer.Option(None, "--max-tiles", help="Most tiles per source (default 2,000; $SHOTDEX_MAX_TILES).")
-CAP_HINT = "raise the cap with --max-tiles N or SHOTDEX_MAX_TILES=N"
 
 
 def _version(value: bool) -> None:
@@ -48,44 +48,8 @@ def _root(
     """Search everything as screenshots."""
 
 
-def _err(msg: str) -> None:
-    typer.echo(f"shotdex: {msg}", err=True)
-
-
-def _n(count: int, word: str, plural: str | None = None) -> str:
-    """'1 source', '2 sources'."""
-    return f"{count} {word if count == 1 else (plural or word + 's')}"
-
-
 def _settings(**overrides) -> Settings:
     return Settings.from_env(**overrides)
-
-
-def _progress(label: str, quiet: bool = False):
-    """A Rich progress bar on a terminal; None when stderr is piped or with --quiet."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if quiet or not console.is_terminal:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    # Without colour (NO_COLOR) Rich's bar tells done from to-do by colour alone and looks blank: show
-    # the share as text instead.
-    bar = TextColumn("{task.percentage:>3.0f}%") if console.no_color else BarColumn()
-    return Progress(
-        TextColumn(f"[bold]{label}"), bar, MofNCompleteColumn(), TextColumn("sources"),
-        TextColumn("{task.fields[tiles]} tiles"), TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
-    )
-
-
-def _short(source: str) -> str:
-    """A source as a person would type it: relative to the current folder when under it."""
-    if "://" in source:
-        return source
-    rel = os.path.relpath(source)
-    return source if rel.startswith("..") else rel
 
 
 def _exit_now(code: int) -> None:
@@ -95,23 +59,6 @@ def _exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def _print_report(failed, warnings=(), ignored=(), *, quiet: bool = False, verbose: bool = False) -> None:
-    """One line per problem on stderr: ignored entries worth naming (all of them with -v), warnings
-    (the tile cap's says how to lift it), failures (always, even with -q)."""
-    from .render.discover import BENIGN_SKIPS
-
-    if not quiet:
-        for src, why in ignored:
-            if verbose or why not in BENIGN_SKIPS:
-                _err(f"ignored: {src}: {why}")
-        for src, why in warnings:
-            if "max_tiles=" in why and "stopped at" in why:
-                why = f"{why} ({CAP_HINT})"
-            _err(f"warning: {src}: {why}")
-    for src, why in failed:
-        _err(f"failed: {src}: {why}")
 
 
 @app.command()
@@ -137,7 +84,7 @@ def render(
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="'--out'")
     sources = check_sources(sources)
-    bar = _progress("render", quiet)
+    bar = progress_bar("render", quiet)
     task = None
     clock = {"t": time.perf_counter(), "tiles": 0}
 
@@ -145,7 +92,7 @@ def render(
         nonlocal task
         if verbose:
             now = time.perf_counter()
-            _err(f"rendered {_short(src)}: {_n(tiles - clock['tiles'], 'tile')} in {now - clock['t']:.1f}s")
+            err(f"rendered {short(src)}: {plural(tiles - clock['tiles'], 'tile')} in {now - clock['t']:.1f}s")
             clock.update(t=now, tiles=tiles)
         if bar is not None:
             if task is None:
@@ -162,9 +109,9 @@ def render(
     if as_json:
         for line in report.manifest:
             typer.echo(json.dumps(line, ensure_ascii=False))
-    _print_report(report.failed, report.warnings, report.skipped, quiet=quiet, verbose=verbose)
+    print_report(report.failed, report.warnings, report.skipped, quiet=quiet, verbose=verbose)
     if not quiet:
-        typer.echo(f"{_n(len(report.rendered), 'source')} rendered, {_n(report.tiles, 'tile')}, "
+        typer.echo(f"{plural(len(report.rendered), 'source')} rendered, {plural(report.tiles, 'tile')}, "
                    f"{len(report.skipped)} ignored, {len(report.failed)} failed -> {report.out}", err=as_json)
     raise typer.Exit(0 if report.ok else 1)
 
@@ -189,14 +136,14 @@ def index(
     from .index import open_index
 
     s = _settings(db=db, model=model, js=js or None, allow_private=allow_private or None, max_tiles=max_tiles)
-    bar = _progress("index", quiet)
+    bar = progress_bar("index", quiet)
     state = {"task": None, "t0": None, "t": time.perf_counter(), "done": 0, "tiles": 0}
 
     def step(ev):
         now = time.perf_counter()
         if verbose and ev.sources_done > state["done"]:
-            last = f" (up to {_short(ev.current)})" if ev.current else ""
-            _err(f"indexed {_n(ev.sources_done - state['done'], 'source')}, {_n(ev.tiles_done - state['tiles'], 'tile')} "
+            last = f" (up to {short(ev.current)})" if ev.current else ""
+            err(f"indexed {plural(ev.sources_done - state['done'], 'source')}, {plural(ev.tiles_done - state['tiles'], 'tile')} "
                  f"in {now - state['t']:.1f}s{last}")
             state.update(t=now, done=ev.sources_done, tiles=ev.tiles_done)
         if bar is None:
@@ -217,7 +164,7 @@ def index(
     except KeyboardInterrupt:
         if bar:
             bar.stop()
-        _err("interrupted: what was written is kept; run the same command again to resume")
+        err("interrupted: what was written is kept; run the same command again to resume")
         _exit_now(130)
     finally:
         if bar:
@@ -226,11 +173,11 @@ def index(
             idx.close()
     if as_json:
         typer.echo(json.dumps(dataclasses.asdict(report)))
-    _print_report(report.failed, report.warnings, report.ignored, quiet=quiet, verbose=verbose)
+    print_report(report.failed, report.warnings, report.ignored, quiet=quiet, verbose=verbose)
     if not quiet:
         typer.echo(report.summary(), err=as_json)
         if report.missing:
-            _err(f"{_n(len(report.missing), 'indexed source')} under these folders no longer "
+            err(f"{plural(len(report.missing), 'indexed source')} under these folders no longer "
                  f"{'exists' if len(report.missing) == 1 else 'exist'} and still "
                  f"{'shows' if len(report.missing) == 1 else 'show'} in searches; add --prune to drop them")
     raise typer.Exit(0 if report.ok else 1)
@@ -290,38 +237,9 @@ def search(
                 seen.add(h.source)
                 typer.echo(h.source)
         return
-    _print_hits(hits, where_at)
+    print_hits(hits, where_at)
     if show is not None:
-        _err(f"contact sheet: {show}")
-
-
-def _print_hits(hits, where_at) -> None:
-    """The hits as a table for people: page and tile count from 1, the tile within its page."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # piped: wide plain rows rather than squeezed columns
-    if not hits:
-        console.print("no results")
-        return
-    rows = []
-    for h in hits:
-        page, tile = where_at.get(h.tile_id, (h.page + 1, h.tile + 1))
-        rows.append((str(h.rank), f"{h.score:.3f}", h.kind, f"{_short(h.source)} p{page} t{tile}", h.snippet))
-    fixed = 2 + 6 + 5 + 4 * 1  # rank, score, kind, and a space between columns
-    room = max(20, console.width - fixed)
-    # The source gets what it needs up to half the room (never below 16); the snippet gets the rest.
-    src_w = min(max([len(r[3]) for r in rows] + [6]), max(16, room // 2), 60)
-    snip_w = max(10, room - src_w)
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for name, width in (("#", 2), ("score", 6), ("kind", 5), ("source", src_w), ("snippet", snip_w)):
-        table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=width, max_width=width,
-                         justify="right" if name in ("#", "score") else "left")
-    for r in rows:
-        table.add_row(*r)
-    console.print(table)
+        err(f"contact sheet: {show}")
 
 
 @app.command()
@@ -334,10 +252,10 @@ def status(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
         typer.echo(json.dumps(dataclasses.asdict(st)))
         return
     typer.echo(f"index: {st.db}\nmodel: {st.model} ({st.fingerprint[:12]}, dim {st.dim})")
-    typer.echo(f"{_n(st.sources, 'source')}, {_n(st.tiles, 'tile')}, on disk: {st.bytes_on_disk / 1e6:.1f} MB"
+    typer.echo(f"{plural(st.sources, 'source')}, {plural(st.tiles, 'tile')}, on disk: {st.bytes_on_disk / 1e6:.1f} MB"
                f"  vector index: {'yes' if st.vector_index else 'no (exact search)'}")
     for kind, c in sorted(st.by_kind.items()):
-        typer.echo(f"  {kind:6} {_n(c['sources'], 'source'):>14} {_n(c['tiles'], 'tile'):>13}")
+        typer.echo(f"  {kind:6} {plural(c['sources'], 'source'):>14} {plural(c['tiles'], 'tile'):>13}")
     for f in st.failed:
         typer.echo(f"  failed: {f['source']}: {f['reason']}")
 
@@ -364,7 +282,7 @@ def ls(
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(i.indexed_at)) if i.indexed_at else "-"
         status_word = i.status if i.exists else "gone"
         reason = f"  ({i.reason})" if i.reason else ""
-        typer.echo(f"{status_word:8} {i.kind or '-':6} {i.tiles:6}  {when}  {_short(i.source)}{reason}")
+        typer.echo(f"{status_word:8} {i.kind or '-':6} {i.tiles:6}  {when}  {short(i.source)}{reason}")
 
 
 app.command("sources", hidden=True, help="The same as `shotdex ls`.")(ls)
@@ -390,7 +308,7 @@ def remove(
         for src in gone:
             typer.echo(src)
     if not quiet:
-        typer.echo(f"{'would remove' if dry_run else 'removed'} {_n(len(gone), 'source')}", err=dry_run)
+        typer.echo(f"{'would remove' if dry_run else 'removed'} {plural(len(gone), 'source')}", err=dry_run)
 
 
 @app.command()
@@ -407,7 +325,7 @@ def reembed(
     if as_json:
         typer.echo(json.dumps({"tiles": n, "model": model}))
     elif not quiet:
-        typer.echo(f"re-embedded {_n(n, 'tile')} with {model}")
+        typer.echo(f"re-embedded {plural(n, 'tile')} with {model}")
 
 
 @app.command()
@@ -464,18 +382,13 @@ def eval_(
     for name, b in public.get("baselines", {}).items():
         typer.echo(f"{name:40} " + " ".join(f"{b[key]:9.3f}" for key in keys))
     for kind, m in public["by_kind"].items():
-        typer.echo(f"{'  kind ' + kind + ' (' + _n(m['queries'], 'query', 'queries') + ')':40} " + " ".join(f"{m[key]:9.3f}" for key in keys))
+        typer.echo(f"{'  kind ' + kind + ' (' + plural(m['queries'], 'query', 'queries') + ')':40} " + " ".join(f"{m[key]:9.3f}" for key in keys))
     lat = public["latency_ms"]
     missing = public["missing"]["count"]
-    typer.echo(f"{_n(public['queries'], 'query', 'queries')}, latency p50 {lat['p50']} ms, p95 {lat['p95']} ms; "
-               f"{_n(missing, 'query', 'queries')} left out: relevant source not in the corpus")
+    typer.echo(f"{plural(public['queries'], 'query', 'queries')}, latency p50 {lat['p50']} ms, p95 {lat['p95']} ms; "
+               f"{plural(missing, 'query', 'queries')} left out: relevant source not in the corpus")
     if plot is not None:
-        _err(f"plot: {plot}")
-
-
-def _one_line(text: str) -> str:
-    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    return lines[0] if lines else ""
+        err(f"plot: {plot}")
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -488,12 +401,12 @@ def run(argv: list[str] | None = None) -> int:
         rc = app(args=argv, prog_name="shotdex", standalone_mode=False)  # returns typer.Exit's code here
         return rc if isinstance(rc, int) else 0
     except ShotdexError as exc:
-        msg = str(exc) if debug else _one_line(exc)
+        msg = str(exc) if debug else one_line(exc)
         hint = getattr(exc, "hint", "")
-        _err(f"error: {msg}" + (f"; {hint}" if hint else ""))
+        err(f"error: {msg}" + (f"; {hint}" if hint else ""))
         return exc.exit_code
     except KeyboardInterrupt:
-        _err("interrupted")
+        err("interrupted")
         return 130
     except typer.Exit as exc:
         return exc.exit_code
@@ -502,20 +415,20 @@ def run(argv: list[str] | None = None) -> int:
         return 2
     except UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "shotdex"
-        _err(f"error: {_one_line(exc.format_message())} (see `{where} -h`)")
+        err(f"error: {one_line(exc.format_message())} (see `{where} -h`)")
         return exc.exit_code
     except ClickException as exc:
-        _err(f"error: {_one_line(exc.format_message())}")
+        err(f"error: {one_line(exc.format_message())}")
         return exc.exit_code
     except typer.Abort:
-        _err("interrupted")
+        err("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback with -v or SHOTDEX_DEBUG=1
         if debug:
             import traceback
 
             traceback.print_exc()
-        _err(f"internal error: {type(exc).__name__}: {_one_line(exc)} (a bug; SHOTDEX_DEBUG=1 shows the traceback)")
+        err(f"internal error: {type(exc).__name__}: {one_line(exc)} (a bug; SHOTDEX_DEBUG=1 shows the traceback)")
         return 70
 
 
