@@ -12,16 +12,20 @@ Importing shotdex loads no torch, transformers, playwright or lancedb: they load
 from __future__ import annotations
 
 from .errors import (
+    BadIndex,
     ChromiumNotFound,
     EmbedderError,
     IndexError_,
     IndexLocked,
     ModelMismatch,
+    NoIndex,
     QueryError,
     RenderError,
+    SettingsError,
     SetupError,
     ShotdexError,
     SourceError,
+    SourceNotFound,
     TesseractNotFound,
     UnknownModel,
 )
@@ -35,6 +39,7 @@ __all__ = [
     "Hit",
     "AddReport",
     "Stats",
+    "SourceInfo",
     "Settings",
     "ShotdexError",
     "SetupError",
@@ -46,8 +51,12 @@ __all__ = [
     "UnknownModel",
     "ModelMismatch",
     "IndexLocked",
-    "IndexError_",
+    "BadIndex",
+    "NoIndex",
     "QueryError",
+    "SettingsError",
+    "SourceNotFound",
+    "IndexError_",  # deprecated alias of BadIndex
 ]
 
 
@@ -59,8 +68,12 @@ def open(db=None, model=None, settings: Settings | None = None):  # noqa: A001 -
     return open_index(db=db, model=model, settings=settings)
 
 
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str):
-    if name in {"Index", "Hit", "AddReport", "Stats"}:
+    if name in {"Index", "Hit", "AddReport", "Stats", "SourceInfo"}:
         from . import index
 
         return getattr(index, name)

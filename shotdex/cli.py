@@ -1,8 +1,8 @@
 """The shotdex command: parse options, make one library call, print. No logic of its own.
 
-Exit codes: 0 ok; 1 some sources failed; 2 bad usage or query; 3 missing set-up (Chromium,
+Exit codes: 0 ok; 1 some sources failed; 2 bad usage, query or setting; 3 missing set-up (Chromium,
 Tesseract, model weights); 4 index built by another model; 5 index locked by another writer;
-6 unusable index folder; 130 interrupted.
+6 unusable index folder; 70 internal error (a bug); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,48 +16,40 @@ from typing import List, Optional
 
 import typer
 
+from .cli_output import Rate, err, one_line, plural, print_hits, print_report, progress_bar, short
 from .errors import ShotdexError
 from .settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Search everything as screenshots.")
+app = typer.Typer(
+    add_completion=True, no_args_is_help=True, help="Search everything as screenshots.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 DbOpt = typer.Option(None, "--db", help="Index folder (default: $SHOTDEX_DB or the user data folder).")
 ModelOpt = typer.Option(None, "--model", "-m", help="Embedder (see `shotdex models`); default: the index's own, else reader.")
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only errors (no progress, warnings or summary).")
+VerboseOpt = typer.Option(False, "--verbose", "-v", help="Also name every ignored file, and time each step.")
+MaxTilesOpt = typer.Option(None, "--max-tiles", help="Most tiles per source (default 2,000; $SHOTDEX_MAX_TILES).")
 
 
-def _err(msg: str) -> None:
-    typer.echo(f"shotdex: {msg}", err=True)
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"shotdex {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Search everything as screenshots."""
 
 
 def _settings(**overrides) -> Settings:
     return Settings.from_env(**overrides)
-
-
-def _progress(label: str):
-    """A Rich progress bar on a terminal; None when stderr is piped."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("sources"),
-        TextColumn("{task.fields[tiles]} tiles"), TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
-    )
-
-
-def _short(source: str) -> str:
-    """A source as a person would type it: relative to the current folder when under it."""
-    import os
-
-    if "://" in source:
-        return source
-    rel = os.path.relpath(source)
-    return source if rel.startswith("..") else rel
 
 
 def _exit_now(code: int) -> None:
@@ -69,15 +61,6 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-def _print_failures(failed, warnings=(), skipped=()) -> None:
-    for src, why in skipped:
-        _err(f"skipped: {src}: {why}")
-    for src, why in warnings:
-        _err(f"warning: {src}: {why}")
-    for src, why in failed:
-        _err(f"failed: {src}: {why}")
-
-
 @app.command()
 def render(
     sources: List[str] = typer.Argument(..., help="Files, folders or http(s) URLs."),
@@ -86,21 +69,34 @@ def render(
     js: bool = typer.Option(False, "--js", help="Run page JavaScript (with a time limit)."),
     tile_width: Optional[int] = typer.Option(None, help="Tile width in CSS px (default 1024)."),
     tile_height: Optional[int] = typer.Option(None, help="Tile height in CSS px (default 768)."),
-    max_tiles: Optional[int] = typer.Option(None, help="Most tiles per source (default 32)."),
+    max_tiles: Optional[int] = MaxTilesOpt,
+    quiet: bool = QuietOpt,
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Render sources into screenshot tiles (PNG) plus manifest.jsonl."""
+    import time
+
+    from .index.api import check_sources
     from .render import RenderSettings
     from .render.export import render_to_dir
 
     s = _settings(js=js or None, tile_width=tile_width, tile_height=tile_height, max_tiles=max_tiles)
-    bar = _progress("render")
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="'--out'")
+    sources = check_sources(sources)
+    bar = progress_bar("render", quiet)
     task = None
+    clock = {"t": time.perf_counter(), "tiles": 0}
 
     def step(done, total, tiles, src):
         nonlocal task
+        if verbose:
+            now = time.perf_counter()
+            err(f"rendered {short(src)}: {plural(tiles - clock['tiles'], 'tile')} in {now - clock['t']:.1f}s")
+            clock.update(t=now, tiles=tiles)
         if bar is not None:
             if task is None:
-                task = bar.add_task("render", total=total, tiles=0, rate="")
+                task = bar.add_task("render", total=total, tiles=0, rate="", current="")
             bar.update(task, completed=done, tiles=tiles)
 
     if bar:
@@ -113,10 +109,10 @@ def render(
     if as_json:
         for line in report.manifest:
             typer.echo(json.dumps(line, ensure_ascii=False))
-    from .render.discover import BENIGN_SKIPS
-
-    _print_failures(report.failed, report.warnings, [(p, w) for p, w in report.skipped if w not in BENIGN_SKIPS])
-    typer.echo(report.summary(), err=as_json)
+    print_report(report.failed, report.warnings, report.skipped, quiet=quiet, verbose=verbose)
+    if not quiet:
+        typer.echo(f"{plural(len(report.rendered), 'source')} rendered, {plural(report.tiles, 'tile')}, "
+                   f"{len(report.skipped)} ignored, {len(report.failed)} failed -> {report.out}", err=as_json)
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -128,27 +124,36 @@ def index(
     prune: bool = typer.Option(False, "--prune", help="Drop indexed sources under these folders that no longer exist."),
     js: bool = typer.Option(False, "--js", help="Run page JavaScript (with a time limit)."),
     allow_private: bool = typer.Option(False, "--allow-private", help="Let URL sources redirect to private/loopback addresses."),
+    max_tiles: Optional[int] = MaxTilesOpt,
     as_json: bool = JsonOpt,
+    quiet: bool = QuietOpt,
+    verbose: bool = VerboseOpt,
 ) -> None:
-    """Render, read and embed sources into the index (incremental: unchanged sources are skipped)."""
+    """Render, read and embed sources into the index (incremental: unchanged sources are not redone)."""
     import threading
+    import time
 
     from .index import open_index
 
-    s = _settings(db=db, model=model, js=js or None, allow_private=allow_private or None)
-    bar = _progress("index")
-    state = {"task": None, "t0": None}
+    s = _settings(db=db, model=model, js=js or None, allow_private=allow_private or None, max_tiles=max_tiles)
+    bar = progress_bar("index", quiet)
+    state = {"task": None, "t0": None, "t": time.perf_counter(), "done": 0, "tiles": 0}
 
     def step(ev):
-        import time
-
+        now = time.perf_counter()
+        if verbose and ev.sources_done > state["done"]:
+            last = f" (up to {short(ev.current)})" if ev.current else ""
+            err(f"indexed {plural(ev.sources_done - state['done'], 'source')}, {plural(ev.tiles_done - state['tiles'], 'tile')} "
+                 f"in {now - state['t']:.1f}s{last}")
+            state.update(t=now, done=ev.sources_done, tiles=ev.tiles_done)
         if bar is None:
             return
         if state["task"] is None:
-            state["task"] = bar.add_task("index", total=ev.sources_total, tiles=0, rate="")
-            state["t0"] = time.perf_counter()
-        rate = ev.tiles_done / max(1e-6, time.perf_counter() - state["t0"])
-        bar.update(state["task"], completed=ev.sources_done, tiles=ev.tiles_done, rate=f"{rate:.1f} tiles/s")
+            state["task"] = bar.add_task("index", total=ev.sources_total, tiles=0, rate="", current="")
+            state["rate"] = Rate()
+        rate = state["rate"].update(now, ev.tiles_done)
+        bar.update(state["task"], completed=ev.sources_done, tiles=ev.tiles_done, rate=f"{rate:.1f} tiles/s",
+                   current=short(ev.current)[-40:] if ev.current else "")
 
     stop = threading.Event()
     idx = None
@@ -160,7 +165,7 @@ def index(
     except KeyboardInterrupt:
         if bar:
             bar.stop()
-        _err("interrupted: what was written is kept; run the same command again to resume")
+        err("interrupted: what was written is kept; run the same command again to resume")
         _exit_now(130)
     finally:
         if bar:
@@ -169,8 +174,13 @@ def index(
             idx.close()
     if as_json:
         typer.echo(json.dumps(dataclasses.asdict(report)))
-    _print_failures(report.failed, report.warnings, report.problems)
-    typer.echo(report.summary(), err=as_json)
+    print_report(report.failed, report.warnings, report.ignored, quiet=quiet, verbose=verbose)
+    if not quiet:
+        typer.echo(report.summary(), err=as_json)
+        if report.missing:
+            err(f"{plural(len(report.missing), 'indexed source')} under these folders no longer "
+                 f"{'exists' if len(report.missing) == 1 else 'exist'} and still "
+                 f"{'shows' if len(report.missing) == 1 else 'show'} in searches; add --prune to drop them")
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -178,55 +188,59 @@ def index(
 def search(
     query: Optional[str] = typer.Argument(None, help="Query text."),
     image: Optional[Path] = typer.Option(None, "--image", help="Use an image (screenshot, photo) as the query."),
-    url: Optional[str] = typer.Option(None, "--url", help="Render a page and use it as the query."),
+    url: Optional[str] = typer.Option(None, "--url", help="Render a page (http(s) or file://) and use it as the query."),
     render_query: bool = typer.Option(False, "--render-query", help="Render the query text as a screenshot and search image-to-image."),
-    k: int = typer.Option(10, "-k", help="Number of results."),
-    kind: Optional[List[str]] = typer.Option(None, "--kind", help="Only these kinds: text, table, chart, web, pdf."),
-    where: Optional[str] = typer.Option(None, "--where", help="SQL filter on tile metadata, e.g. \"page = 0\"."),
+    k: int = typer.Option(10, "--limit", "-k", help="Number of results."),
+    kind: Optional[List[str]] = typer.Option(None, "--kind", help="Only these kinds (repeat it, or a comma list): text, table, chart, web, pdf."),
+    where: Optional[str] = typer.Option(None, "--where", help="SQL filter on tile columns (page and tile from 0), e.g. \"page = 0\" for p1."),
     tiles: bool = typer.Option(False, "--tiles", help="One row per tile instead of per source."),
     hybrid: Optional[bool] = typer.Option(None, "--hybrid/--no-hybrid", help="Fuse vector and full-text rankings (default on)."),
-    show: Optional[Path] = typer.Option(None, "--show", help="Write a contact sheet PNG of the top hits."),
+    show: Optional[Path] = typer.Option(None, "--show", help="Write a contact sheet of the top hits (.png, .jpg or .webp; PNG without an ending)."),
+    paths: bool = typer.Option(False, "--paths", help="Print only the matching sources, one a line (for piping)."),
     db: Optional[Path] = DbOpt,
     model: Optional[str] = ModelOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Search the index with text, an image, a URL, or rendered text."""
     from .index import open_index
+    from .index.api import parse_kinds
 
-    if query is None and image is None and url is None:
-        raise typer.BadParameter("give a query text, --image PATH or --url URL")
+    if sum(x is not None for x in (query, image, url)) != 1:
+        raise typer.BadParameter("give one of a query text, --image PATH or --url URL")
+    if as_json and paths:
+        raise typer.BadParameter("--json and --paths: pick one", param_hint="'--paths'")
+    kinds = parse_kinds(kind)
+    if show is not None:
+        from .index.show import sheet_format
+
+        sheet_format(show)
     idx = open_index(settings=_settings(db=db, model=model))
+    where_at = {}
     try:
-        hits = idx.search(text=query, image=image, url=url, render_query=render_query, k=k, kind=kind,
+        hits = idx.search(text=query, image=image, url=url, render_query=render_query, k=k, kind=kinds,
                           where=where, hybrid=hybrid, tiles=tiles)
         if show is not None:
             from .index.show import contact_sheet
 
             contact_sheet(idx, hits, show, query=query)
+        if not as_json and not paths:
+            where_at = idx.positions(hits)
     finally:
         idx.close()
     if as_json:
         for h in hits:
             typer.echo(json.dumps(dataclasses.asdict(h), ensure_ascii=False))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # piped: wide plain rows rather than squeezed columns
-    rows = [(str(h.rank), f"{h.score:.3f}", h.kind, f"{_short(h.source)} p{h.page + 1} t{h.tile + 1}", h.snippet) for h in hits]
-    src_w = min(60, max([len(r[3]) for r in rows] + [6]))
-    snip_w = max(10, console.width - src_w - 2 - 5 - 5 - 8)
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for name, width in (("#", 2), ("score", 5), ("kind", 5), ("source", src_w), ("snippet", snip_w)):
-        table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=width, max_width=width,
-                         justify="right" if name in ("#", "score") else "left")
-    for r in rows:
-        table.add_row(*r)
-    console.print(table if hits else "no results")
+    if paths:
+        seen = set()
+        for h in hits:
+            if h.source not in seen:
+                seen.add(h.source)
+                typer.echo(h.source)
+        return
+    print_hits(hits, where_at)
     if show is not None:
-        _err(f"contact sheet: {show}")
+        err(f"contact sheet: {show}")
 
 
 @app.command()
@@ -239,32 +253,82 @@ def status(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
         typer.echo(json.dumps(dataclasses.asdict(st)))
         return
     typer.echo(f"index: {st.db}\nmodel: {st.model} ({st.fingerprint[:12]}, dim {st.dim})")
-    typer.echo(f"sources: {st.sources}  tiles: {st.tiles}  on disk: {st.bytes_on_disk / 1e6:.1f} MB"
+    typer.echo(f"{plural(st.sources, 'source')}, {plural(st.tiles, 'tile')}, on disk: {st.bytes_on_disk / 1e6:.1f} MB"
                f"  vector index: {'yes' if st.vector_index else 'no (exact search)'}")
     for kind, c in sorted(st.by_kind.items()):
-        typer.echo(f"  {kind:6} {c['sources']:6} sources {c['tiles']:7} tiles")
+        typer.echo(f"  {kind:6} {plural(c['sources'], 'source'):>14} {plural(c['tiles'], 'tile'):>13}")
     for f in st.failed:
         typer.echo(f"  failed: {f['source']}: {f['reason']}")
     for f in st.stale:
         typer.echo(f"  stale: {f['source']}: {f['reason']} (last good version kept: {f['tiles']} tiles searchable)")
 
 
+@app.command("ls")
+def ls(
+    db: Optional[Path] = DbOpt,
+    as_json: bool = JsonOpt,
+    failed: bool = typer.Option(False, "--failed", help="Only the sources that failed."),
+) -> None:
+    """List the indexed sources: status, kind, tiles, when indexed (`gone`: deleted since; see --prune)."""
+    import time
+
+    from .index import open_index
+
+    infos = open_index(settings=_settings(db=db)).sources()
+    if failed:
+        infos = [i for i in infos if i.status != "indexed"]
+    if as_json:
+        for i in infos:
+            typer.echo(json.dumps(dataclasses.asdict(i), ensure_ascii=False))
+        return
+    for i in infos:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(i.indexed_at)) if i.indexed_at else "-"
+        status_word = i.status if i.exists else "gone"
+        reason = f"  ({i.reason})" if i.reason else ""
+        typer.echo(f"{status_word:8} {i.kind or '-':6} {i.tiles:6}  {when}  {short(i.source)}{reason}")
+
+
+app.command("sources", hidden=True, help="The same as `shotdex ls`.")(ls)
+
+
 @app.command()
-def remove(sources: List[str] = typer.Argument(..., help="Sources or folders to drop."), db: Optional[Path] = DbOpt) -> None:
+def remove(
+    sources: List[str] = typer.Argument(..., help="Sources or folders to drop."),
+    db: Optional[Path] = DbOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Only list what would be removed."),
+    as_json: bool = JsonOpt,
+    quiet: bool = QuietOpt,
+) -> None:
     """Drop sources (and everything indexed under a folder) from the index."""
     from .index import open_index
 
-    gone = open_index(settings=_settings(db=db)).remove(sources)
-    typer.echo(f"removed {len(gone)} sources")
+    gone = open_index(settings=_settings(db=db)).remove(sources, dry_run=dry_run)
+    if as_json:
+        typer.echo(json.dumps({"removed": [] if dry_run else gone, "would_remove": gone if dry_run else [],
+                               "dry_run": dry_run}, ensure_ascii=False))
+        return
+    if dry_run:
+        for src in gone:
+            typer.echo(src)
+    if not quiet:
+        typer.echo(f"{'would remove' if dry_run else 'removed'} {plural(len(gone), 'source')}", err=dry_run)
 
 
 @app.command()
-def reembed(db: Optional[Path] = DbOpt, model: str = typer.Option(..., "--model", "-m", help="The new embedder.")) -> None:
+def reembed(
+    db: Optional[Path] = DbOpt,
+    model: str = typer.Option(..., "--model", "-m", help="The new embedder."),
+    as_json: bool = JsonOpt,
+    quiet: bool = QuietOpt,
+) -> None:
     """Re-embed the stored tile images with another model (no re-rendering)."""
     from .index import open_index
 
     n = open_index(settings=_settings(db=db, model=model)).reembed()
-    typer.echo(f"re-embedded {n} tiles with {model}")
+    if as_json:
+        typer.echo(json.dumps({"tiles": n, "model": model}))
+    elif not quiet:
+        typer.echo(f"re-embedded {plural(n, 'tile')} with {model}")
 
 
 @app.command()
@@ -277,17 +341,18 @@ def models(as_json: bool = JsonOpt) -> None:
         typer.echo(json.dumps([dataclasses.asdict(m) for m in infos]))
         return
     for m in infos:
-        mark = "yes" if m.available else "no "
+        # An embedder whose dimension depends on its weights (hf:) runs only once weights are named.
+        mark = "no" if not m.available else ("yes" if m.dim else "needs weights (a hub id reachable, or a local folder)")
         typer.echo(f"{m.name:24} dim {str(m.dim or '?'):>5}  runs here: {mark}  {m.description}  {m.detail}")
 
 
 @app.command("eval")
 def eval_(
-    queries: Path = typer.Argument(..., help="queries.jsonl: {id, query or image, relevant: [paths relative to --corpus]}"),
+    queries: Path = typer.Argument(..., help="queries.jsonl: {id, query or image, relevant: \\[paths relative to --corpus]}"),
     corpus: Path = typer.Option(..., "--corpus", help="The corpus root the relevant paths are relative to."),
     db: Optional[Path] = DbOpt,
     model: Optional[str] = ModelOpt,
-    k: int = typer.Option(10, "-k", help="Cut-off of the metrics: Recall@1/5/10 up to k, Recall@k, MRR@k, nDCG@k."),
+    k: int = typer.Option(10, "--limit", "-k", help="Cut-off of the metrics: Recall@1/5/10 up to k, Recall@k, MRR@k, nDCG@k."),
     baselines: bool = typer.Option(False, "--baselines", help="Also run text-only retrievers over the renderer's own text."),
     sample: Optional[int] = typer.Option(None, "--sample", help="Use only this many sources (fixed --seed) and their queries."),
     seed: int = typer.Option(0, "--seed", help="Seed for --sample."),
@@ -312,7 +377,7 @@ def eval_(
     for b in public.get("baselines", {}).values():
         b.pop("_curve", None)
     for f in public["failed"]["queries"]:
-        _err(f"query {f['id']} failed (scored as a miss): {f['error']}")
+        err(f"query {f['id']} failed (scored as a miss): {f['error']}")
     if as_json:
         typer.echo(json.dumps(public))
         _eval_exit(public)
@@ -323,12 +388,13 @@ def eval_(
     for name, b in public.get("baselines", {}).items():
         typer.echo(f"{name:40} " + " ".join(f"{b[key]:9.3f}" for key in keys))
     for kind, m in public["by_kind"].items():
-        typer.echo(f"{'  kind ' + kind + ' (' + str(m['queries']) + ')':40} " + " ".join(f"{m[key]:9.3f}" for key in keys))
+        typer.echo(f"{'  kind ' + kind + ' (' + plural(m['queries'], 'query', 'queries') + ')':40} " + " ".join(f"{m[key]:9.3f}" for key in keys))
     lat = public["latency_ms"]
-    typer.echo(f"{public['queries']} queries, latency p50 {lat['p50']} ms, p95 {lat['p95']} ms; "
-               f"{public['missing']['count']} queries skipped: relevant source not in the corpus")
+    missing = public["missing"]["count"]
+    typer.echo(f"{plural(public['queries'], 'query', 'queries')}, latency p50 {lat['p50']} ms, p95 {lat['p95']} ms; "
+               f"{plural(missing, 'query', 'queries')} left out: relevant source not in the corpus")
     if plot is not None:
-        _err(f"plot: {plot}")
+        err(f"plot: {plot}")
     _eval_exit(public)
 
 
@@ -336,39 +402,62 @@ def _eval_exit(result: dict) -> None:
     """Exit 1 when some queries failed: the figures count them as misses."""
     n = result["failed"]["count"]
     if n:
-        _err(f"{n} of {result['queries']} queries failed; each is scored as a miss")
+        err(f"{n} of {result['queries']} queries failed; each is scored as a miss")
         raise typer.Exit(1)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line; the one place errors become messages and exit codes. Returns the code."""
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "-v" in argv or "--verbose" in argv or os.environ.get("SHOTDEX_DEBUG") == "1"
+    try:
+        rc = app(args=argv, prog_name="shotdex", standalone_mode=False)  # returns typer.Exit's code here
+        return rc if isinstance(rc, int) else 0
+    except ShotdexError as exc:
+        msg = str(exc) if debug else one_line(exc)
+        hint = getattr(exc, "hint", "")
+        err(f"error: {msg}" + (f"; {hint}" if hint else ""))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        return 2
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "shotdex"
+        err(f"error: {one_line(exc.format_message())} (see `{where} -h`)")
+        return exc.exit_code
+    except ClickException as exc:
+        err(f"error: {one_line(exc.format_message())}")
+        return exc.exit_code
+    except typer.Abort:
+        err("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback with -v or SHOTDEX_DEBUG=1
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        err(f"internal error: {type(exc).__name__}: {one_line(exc)} (a bug; SHOTDEX_DEBUG=1 shows the traceback)")
+        return 70
 
 
 def _finish(code: int) -> None:
     """Exit without the interpreter's teardown: every write is committed and every browser closed by
     now, and unwinding LanceDB's and the embedder's runtimes costs ~0.4 s of a 3 s search."""
-    import os
-
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
 def main() -> None:
-    """Console entry point: the one place errors become messages and exit codes."""
-    try:
-        rc = app(standalone_mode=False)  # returns typer.Exit's code in this mode
-        _finish(rc if isinstance(rc, int) else 0)
-    except ShotdexError as exc:
-        _err(f"error: {exc}")
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _err("interrupted")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-            sys.exit(getattr(exc, "exit_code", 2))
-        raise
+    """Console entry point."""
+    _finish(run())
 
 
 if __name__ == "__main__":

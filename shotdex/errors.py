@@ -15,15 +15,24 @@ __all__ = [
     "UnknownModel",
     "ModelMismatch",
     "IndexLocked",
+    "BadIndex",
+    "NoIndex",
     "IndexError_",
     "QueryError",
+    "SettingsError",
+    "SourceNotFound",
 ]
 
 
 class ShotdexError(Exception):
-    """Base class of every error shotdex raises on purpose."""
+    """Base class of every error shotdex raises on purpose.
+
+    `hint` (optional) is what the command line adds after the message: the command to run next.
+    The library's own messages speak of parameters, never of command-line flags.
+    """
 
     exit_code = 1
+    hint: str = ""
 
 
 class SetupError(ShotdexError):
@@ -85,13 +94,35 @@ class IndexLocked(ShotdexError):
     exit_code = 5
 
 
-class IndexError_(ShotdexError):
-    """The index folder is unusable (wrong schema, corrupt, unwritable, disk full)."""
+class BadIndex(ShotdexError):
+    """The index folder is unusable (a file, wrong schema, corrupt, unwritable, disk full)."""
 
     exit_code = 6
 
 
+IndexError_ = BadIndex  # deprecated name (before 0.2); use BadIndex
+
+
 class QueryError(ShotdexError):
-    """A search or eval request is malformed (bad filter, bad queries file, no query)."""
+    """A search or eval request is malformed (bad filter, bad queries file, no query, bad parameter)."""
+
+    exit_code = 2
+
+
+class NoIndex(QueryError):
+    """There is no index at the folder a reading command (search, status, remove, reembed) was given."""
+
+    def __init__(self, folder):
+        super().__init__(f"no index at {folder}")
+        self.folder = str(folder)
+        self.hint = f"create it with `shotdex index SRC... --db {folder}`"
+
+
+class SourceNotFound(QueryError):
+    """A path given to add or render does not exist (or a URL is not http(s)). Nothing was done."""
+
+
+class SettingsError(ShotdexError, ValueError):
+    """A setting (a Settings field, a SHOTDEX_* variable, an option) is out of its allowed range."""
 
     exit_code = 2

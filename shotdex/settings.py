@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from .errors import SettingsError
+
 __all__ = ["Settings", "default_db_path"]
 
 
@@ -28,7 +30,7 @@ class Settings:
     tile_height: int = 768
     tile_overlap: int = 64
     device_scale: float = 1.0
-    max_tiles: int = 32
+    max_tiles: int = 2000  # per source: a PDF of up to 2,000 pages is indexed whole
     js: bool = False
     js_timeout_s: float = 5.0
     render_timeout_s: float = 30.0
@@ -53,8 +55,27 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[f.name] = _parse(f, raw)
+        unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
+        if unknown:
+            raise SettingsError(f"unknown setting {unknown[0]!r}; the settings are: {', '.join(f.name for f in fields(cls))}")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        """Check every field once, here: a wrong type or a value out of range is one SettingsError."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            rule = _RULES.get(f.name)
+            if rule is None:
+                continue
+            kind, lo, hi = rule
+            fixed = _check(f.name, value, kind, lo, hi)
+            if fixed is not value:
+                object.__setattr__(self, f.name, fixed)
+        if self.tile_overlap >= self.tile_height:
+            raise SettingsError(
+                f"tile_overlap must be smaller than tile_height ({self.tile_height}), not {self.tile_overlap}"
+            )
 
     def replace(self, **changes) -> "Settings":
         """A copy with some fields changed (None values are ignored)."""
@@ -65,14 +86,76 @@ class Settings:
         return Path(self.db) if self.db is not None else default_db_path()
 
 
+# field -> (type, lowest, highest); None for a bound means none. "str?" and "path?" also take None.
+_RULES: dict[str, tuple[str, float | None, float | None]] = {
+    "db": ("path?", None, None),
+    "model": ("str?", None, None),
+    "tile_width": ("int", 64, 8192),
+    "tile_height": ("int", 64, 8192),
+    "tile_overlap": ("int", 0, 4096),
+    "device_scale": ("float", 0.25, 4.0),
+    "max_tiles": ("int", 1, 100_000),
+    "js": ("bool", None, None),
+    "js_timeout_s": ("float", 0.1, 600.0),
+    "render_timeout_s": ("float", 1.0, 3600.0),
+    "max_image_pixels": ("int", 100_000, 1_000_000_000),
+    "max_table_cells": ("int", 1, 100_000_000),
+    "chromium": ("str?", None, None),
+    "allow_private": ("bool", None, None),
+    "chromium_sandbox": ("bool?", None, None),
+    "device": ("str?", None, None),
+    "ocr_workers": ("int", 0, 1024),
+    "batch_size": ("int", 1, 65_536),
+    "plugins": ("str", None, None),
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_NAMES = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string", "path": "a path"}
+
+
+def _check(name: str, value, kind: str, lo, hi):
+    """The value, maybe converted (a str db becomes a Path, an int float a float); else SettingsError."""
+    optional = kind.endswith("?")
+    base = kind.rstrip("?")
+    if value is None and optional:
+        return value
+    want = _NAMES[base] + (f" from {lo:,} to {hi:,}" if lo is not None else "")
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+        "path": isinstance(value, (str, os.PathLike)),
+    }[base]
+    if not ok:
+        raise SettingsError(f"{name} must be {want}, not {value!r}")
+    if base == "float" and not isinstance(value, float):
+        value = float(value)
+    if base == "path" and not isinstance(value, Path):
+        value = Path(value)
+    if lo is not None and not (lo <= value <= hi):
+        raise SettingsError(f"{name} must be {want}, not {value!r}")
+    return value
+
+
 def _parse(f: dataclasses.Field, raw: str):
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    if kind.startswith("bool"):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if kind.startswith("int"):
-        return int(raw)
-    if kind.startswith("float"):
-        return float(raw)
-    if kind.startswith("Path"):
+    """One SHOTDEX_* variable's text as the field's type; SettingsError naming the variable if it is not."""
+    kind = _RULES.get(f.name, ("str", None, None))[0].rstrip("?")
+    var = f"SHOTDEX_{f.name.upper()}"
+    text = raw.strip()
+    try:
+        if kind == "bool":
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(text.replace("_", "").replace(",", ""))
+        if kind == "float":
+            return float(text)
+    except ValueError:
+        raise SettingsError(f"{var}={raw!r}: must be {_NAMES[kind]}") from None
+    if kind == "path":
         return Path(raw).expanduser()
     return raw

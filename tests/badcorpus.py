@@ -2,7 +2,7 @@
 
 `build(root)` writes every case under root/ and returns the list of `Case`s, each saying what shotdex
 must do with it: "fail" (one line naming the file and why), "ok" (indexed, maybe with a warning) or
-"skip" (not a source: one 'skipped' line, nothing indexed). tests/test_reliability.py indexes the
+"skip" (not a source: one 'ignored' line, nothing indexed). tests/test_reliability.py indexes the
 folder with the CLI; benchmarks/reliability_table.py renders each case alone to measure time and memory.
 """
 

@@ -56,7 +56,7 @@ def test_render_writes_tiles_and_manifest_and_names_the_bad_file(tmp_path, mixed
     p = run("render", mixed, "--out", out, check=1)
     assert "junk.csv" in p.stderr and "failed" in p.stderr
     summary = p.stdout.strip().splitlines()[-1]
-    assert summary.startswith("2 sources rendered") and "2 skipped" in summary and "1 failed" in summary
+    assert summary.startswith("2 sources rendered") and "2 ignored" in summary and "1 failed" in summary
     lines = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
     assert {Path(x["source"]).name for x in lines} == {"nordic_capitals.csv", "sourdough-baking.md"}
     for x in lines:

@@ -55,7 +55,7 @@ def _drop_dac_caps() -> list[str]:
 
 # ------------------------------------------------------------------------------------- bad input
 def test_bad_input_corpus_one_line_each_good_ones_indexed_nothing_lost(tmp_path):
-    """Every bad file: exactly one 'failed:'/'skipped:' line naming it and why; the good ones indexed;
+    """Every bad file: exactly one 'failed:'/'ignored:' line naming it and why; the good ones indexed;
     exit 1; a previously indexed source (untouched, or since turned into junk) keeps its tiles; time and
     memory bounded (1M-row CSV, 200,000 px page, 100-megapixel PNG). Default `reader` embedder, with
     max_tiles=4 so OCR stays small (the caps still bite on the big inputs)."""
@@ -96,7 +96,7 @@ def test_bad_input_corpus_one_line_each_good_ones_indexed_nothing_lost(tmp_path)
             assert case.says in mine[-1].lower(), (case.name, mine)
             assert path not in indexed
         elif case.expect == "skip":
-            assert [ln for ln in mine if ln.startswith("shotdex: skipped: ")], (case.name, lines)
+            assert [ln for ln in mine if ln.startswith("shotdex: ignored: ")], (case.name, lines)
             assert case.says in " ".join(mine).lower(), (case.name, mine)
             assert len(mine) == 1, mine
         else:

@@ -3,20 +3,102 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import QueryError
+from ..errors import QueryError, SourceNotFound
 from ..settings import Settings
-from .indexer import AddReport, ProgressEvent, decode_image, run_add
+from .indexer import AddReport, ProgressEvent, decode_image, run_add, under_roots
 from .lock import WriterLock
 from .query import parse_query
 from .search import FUSION, Hit, search_store
-from .store import STALE, Store
+from .store import STALE, TILE_COLUMNS, Store
 
-__all__ = ["Index", "Stats", "open_index"]
+__all__ = ["Index", "Stats", "SourceInfo", "open_index", "check_sources", "parse_kinds"]
+
+# What a `where` filter can name, and what each column holds (README lists the same).
+WHERE_COLUMNS = {
+    "source": "absolute path or URL of the source",
+    "kind": "text, table, chart, web or pdf",
+    "page": "page from 0 (PDF page, sheet, column group; 0 for one-page sources)",
+    "tile": "tile from 0, counted across the whole source",
+    "x": "tile's left edge on its page, CSS px",
+    "y": "tile's top edge on its page, CSS px",
+    "w": "tile width, CSS px",
+    "h": "tile height, CSS px",
+    "page_width": "page width, CSS px",
+    "page_height": "page height, CSS px",
+    "label": "e.g. 'page 3 of 35', a sheet name, 'columns 1-12 of 40'",
+    "text": "the text the embedder read in the tile",
+    "true_text": "the text the renderer put in the tile",
+    "content_hash": "sha256 of the source's bytes",
+    "settings_hash": "hash of the render settings",
+    "id": "the tile's id",
+    "words": "JSON word boxes",
+}
+assert set(WHERE_COLUMNS) == set(TILE_COLUMNS)
+
+
+def check_sources(paths: Iterable[str | Path]) -> list[str]:
+    """The sources as strings, file:// URLs turned into paths; SourceNotFound (nothing done) when a path
+    does not exist or a URL's scheme is not http(s)."""
+    from urllib.parse import unquote, urlsplit
+
+    out, missing = [], []
+    for p in paths:
+        p = str(p)
+        scheme = p.split("://", 1)[0].lower() if "://" in p else ""
+        if scheme in ("http", "https"):
+            out.append(p)
+            continue
+        if scheme == "file":
+            p = unquote(urlsplit(p).path)
+        elif scheme:
+            raise SourceNotFound(f"{p}: unsupported URL scheme '{scheme}' (shotdex fetches http:// and https:// pages)")
+        if not os.path.lexists(os.path.expanduser(p)):
+            missing.append(p)
+        out.append(p)
+    if missing:
+        raise SourceNotFound(f"no such file or folder: {', '.join(missing)}" + ("" if len(missing) == 1 else f" ({len(missing)} paths)"))
+    return out
+
+
+def parse_kinds(kind: str | Iterable[str] | None) -> list[str] | None:
+    """`kind` as a list of valid kinds: a name, a comma list, or a list of them, any case."""
+    from ..render import KINDS
+
+    if kind is None:
+        return None
+    items = [kind] if isinstance(kind, str) else list(kind)
+    kinds: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise QueryError(f"kind must be a string or a list of strings, not {item!r}")
+        for k in item.split(","):
+            k = k.strip().lower()
+            if not k:
+                continue
+            if k not in KINDS:
+                raise QueryError(f"unknown kind {k!r}; the kinds are: {', '.join(KINDS)}")
+            if k not in kinds:
+                kinds.append(k)
+    return kinds or None
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One source the index knows: indexed (with its tiles) or failed (with the reason)."""
+
+    source: str
+    kind: str
+    status: str  # indexed | failed
+    tiles: int
+    indexed_at: float  # seconds since the epoch
+    reason: str = ""
+    exists: bool = True  # False: the file is gone (prune=True on add drops it)
 
 
 @dataclass(frozen=True)
@@ -39,8 +121,17 @@ class Stats:
 def open_index(db: str | Path | None = None, model=None, settings: Settings | None = None) -> "Index":
     """Open (or prepare to create) the index at db. model: a name (see `shotdex models`), an Embedder
     instance, or None for the one the index was built with (with the options it recorded)."""
+    from ..embed import Embedder
+    from ..errors import SettingsError
+
+    if db is not None and not isinstance(db, (str, os.PathLike)):
+        raise SettingsError(f"db must be a path, not {db!r}")
+    if model is not None and not isinstance(model, (str, Embedder)):
+        raise SettingsError(f"model must be a name or an Embedder, not {model!r}")
+    if settings is not None and not isinstance(settings, Settings):
+        raise SettingsError(f"settings must be a shotdex.Settings, not {type(settings).__name__}")
     embedder = None
-    if model is not None and not isinstance(model, str):
+    if isinstance(model, Embedder):
         embedder, model = model, model.name
     settings = settings or Settings.from_env()
     settings = settings.replace(db=Path(db).expanduser() if db is not None else None, model=model)
@@ -48,8 +139,9 @@ def open_index(db: str | Path | None = None, model=None, settings: Settings | No
 
 
 class Index:
-    """A shotdex index on disk. Cheap to open: the embedder loads on first use. `embedder` (an
-    Embedder instance) is used as given, and left open by close(): its owner closes it."""
+    """A shotdex index on disk. Cheap to open: the embedder loads on first use. Opening creates
+    nothing; add() creates the folder, and every reading method raises NoIndex where there is none.
+    `embedder` (an Embedder instance) is used as given, and left open by close(): its owner closes it."""
 
     def __init__(self, settings: Settings, embedder=None):
         self.settings = settings
@@ -58,6 +150,10 @@ class Index:
         self.model = embedder.name if embedder is not None else settings.model or (meta.model if meta else "reader")
         self._given = embedder
         self._embedder = None
+
+    def __repr__(self) -> str:
+        state = "" if self.store.exists else ", empty"
+        return f"<shotdex.Index {str(self.store.folder)!r} model={self.model!r}{state}>"
 
     # -- embedder -------------------------------------------------------------------------------
     def _make_embedder(self):
@@ -99,19 +195,33 @@ class Index:
         prune: bool = False,
         stop: threading.Event | None = None,
     ) -> AddReport:
-        """Index files, folders and URLs incrementally; returns what was added, skipped and failed."""
-        paths = [str(p) for p in paths]
+        """Index files, folders and URLs incrementally; returns what was added, updated, left
+        unchanged, ignored and failed. A path that does not exist raises SourceNotFound before any work."""
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        paths = check_sources(paths)
+        emb = self.embedder  # a model that cannot load leaves no folder behind
+        self.store.make_folder()
         with WriterLock(self.store.folder):
-            emb = self.embedder
             if not self.store.exists:
                 self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options)
-            return run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop)
+            report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop)
+        if not prune:
+            roots = [str(Path(p).resolve()) for p in paths if "://" not in p]
+            report.missing = sorted(
+                s for s in self.store.source_rows([]) if "://" not in s and under_roots(s, roots) and not os.path.exists(s)
+            )
+        return report
 
-    def remove(self, paths: Iterable[str | Path]) -> list[str]:
-        """Drop sources (files, or everything under a folder); returns the sources removed."""
-        from .indexer import under_roots
-
-        wanted = [str(p) if "://" in str(p) else str(Path(p).resolve()) for p in paths]
+    def remove(self, paths: Iterable[str | Path], dry_run: bool = False) -> list[str]:
+        """Drop sources (files, or everything under a folder); returns the sources removed (with
+        dry_run=True: the sources that would be, and nothing is changed)."""
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        self.store.require()
+        wanted = [str(p) if "://" in str(p) else str(Path(p).expanduser().resolve()) for p in paths]
+        if dry_run:
+            return sorted(s for s in self.store.source_rows([]) if under_roots(s, wanted))
         with WriterLock(self.store.folder):
             known = self.store.source_rows(["status"])
             gone = [s for s in known if under_roots(s, wanted)]
@@ -121,9 +231,10 @@ class Index:
         return gone
 
     def reembed(self, progress: Callable[[ProgressEvent], None] | None = None) -> int:
-        """Re-embed the stored tile images with this index's --model, without re-rendering."""
+        """Re-embed the stored tile images with this index's model, without re-rendering."""
         from .reembed import reembed
 
+        self.store.require()
         with WriterLock(self.store.folder):
             from ..embed import get_embedder
 
@@ -145,12 +256,23 @@ class Index:
         url: str | None = None,
         render_query: bool = False,
     ) -> list[Hit]:
-        """Answer a text, image (path or PIL image), URL, or rendered-text query; best first."""
+        """Answer a text, image (path or PIL image), URL, or rendered-text query; best first.
+
+        kind: a kind, a comma list or a list of kinds (any case); where: an SQL filter on the columns
+        in WHERE_COLUMNS (page and tile count from 0)."""
         given = [x is not None for x in (text, image, url)]
         if sum(given) != 1:
-            raise QueryError("give exactly one of a query text, --image or --url")
-        if not self.store.exists:
-            raise QueryError(f"no index at {self.store.folder}: run `shotdex index SRC... --db {self.store.folder}` first")
+            raise QueryError("give exactly one of text, image or url")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise QueryError(f"k must be a whole number of at least 1, not {k!r}")
+        if text is not None and not isinstance(text, str):
+            raise QueryError(f"text must be a string, not {type(text).__name__}")
+        if where is not None and not isinstance(where, str):
+            raise QueryError(f"where must be a string, not {type(where).__name__}")
+        kind = parse_kinds(kind)
+        if url is not None:
+            url = _query_url(url)
+        self.store.require()
         emb = self.embedder
         query_text = text
         if text is not None and not render_query:
@@ -166,13 +288,47 @@ class Index:
             query_text = " ".join(r.text for r in readings if r.text) or None
         hybrid_on = hybrid if hybrid is not None else True
         snap, query_text = self.store.snapshot(), query_text if hybrid_on else None
-        if len(vectors) > 1:  # a page of several tiles (--url): every tile searches, see page_query
-            from .page_query import search_page
+        try:
+            if len(vectors) > 1:  # a page of several tiles (--url): every tile searches, see page_query
+                from .page_query import search_page
 
-            return search_page(snap, vectors, query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
-                               tiles=tiles, fusion=FUSION)
-        return search_store(snap, vectors[0], query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
-                            tiles=tiles, fusion=FUSION)
+                return search_page(snap, vectors, query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
+                                   tiles=tiles, fusion=FUSION)
+            return search_store(snap, vectors[0], query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
+                                tiles=tiles, fusion=FUSION)
+        except QueryError as exc:
+            if where is None or "where" not in str(exc):
+                raise
+            reason = str(exc).split(": ", 1)[-1].split(" Valid fields")[0].rstrip(". ")
+            raise QueryError(
+                f"bad where filter {where!r}: {reason[:120]}; the columns are: {', '.join(WHERE_COLUMNS)}"
+            ) from None
+
+    def positions(self, hits: list[Hit]) -> dict[str, tuple[int, int]]:
+        """For people: each hit's (page, tile within that page), both counted from 1, by tile id.
+        (Hit.page and Hit.tile, like `where`, count from 0 and the tile runs across the source.)"""
+        from .store import sql_in
+
+        if not hits:
+            return {}
+        firsts: dict[tuple[str, int], int] = {}
+        rows = (self.store.tiles.search().where(sql_in("source", {h.source for h in hits}))
+                .select(["source", "page", "tile"]).limit(None).to_list())
+        for r in rows:
+            key = (r["source"], r["page"])
+            firsts[key] = min(firsts.get(key, r["tile"]), r["tile"])
+        return {h.tile_id: (h.page + 1, h.tile - firsts.get((h.source, h.page), h.tile) + 1) for h in hits}
+
+    def sources(self) -> list[SourceInfo]:
+        """Every source the index knows, sorted: its status, kind, tiles and when it was indexed."""
+        self.store.require()
+        rows = self.store.source_rows(["kind", "status", "reason", "tiles", "indexed_at"])
+        return [
+            SourceInfo(source=s, kind=r["kind"], status=r["status"], tiles=int(r["tiles"] or 0),
+                       indexed_at=float(r["indexed_at"] or 0.0), reason=r["reason"] or "",
+                       exists="://" in s or os.path.exists(s))
+            for s, r in sorted(rows.items())
+        ]
 
     def _query_images(self, text, image, url) -> tuple[list, list[str] | None]:
         """The query's screenshots, with the renderer's own text of each where it rendered them (the
@@ -203,9 +359,8 @@ class Index:
 
     def stats(self) -> Stats:
         """Sources and tiles by kind, failures, embedder and size on disk."""
+        self.store.require()
         meta = self.store.meta
-        if meta is None:
-            return Stats(str(self.store.folder), self.model, "", 0, 0, 0)
         tiles = self.store.tiles.to_arrow().select(["kind"]).column("kind").to_pylist()
         srcs = self.store.source_rows(["kind", "status", "reason", "tiles"])
         by_kind: dict = {}
@@ -224,6 +379,17 @@ class Index:
             sources=sum(v["sources"] for v in by_kind.values()), tiles=len(tiles), by_kind=by_kind,
             failed=failed, stale=stale, bytes_on_disk=self.store.size_on_disk(), vector_index=self.store.has_ann(),
         )
+
+
+def _query_url(url: str) -> str:
+    """An http(s) URL as it is; a file:// URL as its local path (rendered like any file)."""
+    if not isinstance(url, str):
+        raise QueryError(f"url must be a string, not {type(url).__name__}")
+    if url.lower().startswith("file://"):
+        return check_sources([url])[0]
+    if not url.lower().startswith(("http://", "https://")):
+        raise QueryError(f"{url}: not an http(s) or file:// URL")
+    return url
 
 
 def _open_query_image(path: Path, max_pixels: int):

@@ -22,10 +22,11 @@ class AddReport:
 
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # already indexed as they are: not rendered again
     failed: list[tuple[str, str]] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     ignored: list[tuple[str, str]] = field(default_factory=list)  # not indexable (hidden, unknown ending)
+    missing: list[str] = field(default_factory=list)  # indexed under the given folders, gone from disk
     warnings: list[tuple[str, str]] = field(default_factory=list)
     tiles: int = 0
     seconds: float = 0.0
@@ -36,16 +37,22 @@ class AddReport:
         return not self.failed and not self.interrupted
 
     @property
+    def skipped(self) -> list[str]:
+        """Deprecated name of `unchanged`."""
+        return self.unchanged
+
+    @property
     def problems(self) -> list[tuple[str, str]]:
         """Ignored entries worth a line of their own (symlink loops, pipes, unreadable folders), unlike
         the hidden files and unknown endings that any real folder is full of."""
         return [(p, why) for p, why in self.ignored if why not in BENIGN_SKIPS]
 
     def summary(self) -> str:
+        tiles = "1 tile" if self.tiles == 1 else f"{self.tiles} tiles"
         return (
-            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.skipped)} unchanged, "
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
             f"{len(self.failed)} failed, {len(self.pruned)} pruned, {len(self.ignored)} ignored; "
-            f"{self.tiles} tiles in {self.seconds:.1f}s"
+            f"{tiles} in {self.seconds:.1f}s"
         )
 
 
@@ -90,7 +97,7 @@ class _Plan:
             fresh = (row is not None and row["status"] == "indexed" and row["settings_hash"] == settings_hash
                      and src not in dirty)
             if fresh and size >= 0 and row["size"] == size and row["mtime"] == mtime:
-                report.skipped.append(src)
+                report.unchanged.append(src)
                 continue
             if fresh and size >= 0:
                 # Touched but maybe unchanged: hashing is far cheaper than rendering and reading.
@@ -100,9 +107,9 @@ class _Plan:
                     same = False
                 if same:
                     touched.append(dict(row, size=size, mtime=mtime))
-                    report.skipped.append(src)
+                    report.unchanged.append(src)
                     continue
-            self.todo.append(SourceJob(src, size, mtime, row))
+            self.todo.append(SourceJob(src, size, mtime, row, src in dirty))
         store.write_sources(touched)
 
 

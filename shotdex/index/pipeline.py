@@ -34,12 +34,14 @@ WEBP_METHOD = 4  # lossless WebP effort; see benchmarks/stage_cost.py for the si
 
 @dataclass(frozen=True)
 class SourceJob:
-    """A source the plan says must be (re)rendered, with what its stat said and its old row."""
+    """A source the plan says must be (re)rendered, with what its stat said, its old row and whether
+    the pending journal names it (then it is rewritten even if it renders the same)."""
 
     source: str
-    size: int
+    size: int  # -1 for a URL
     mtime: float
     old: dict | None = None
+    pending: bool = False
 
 
 @dataclass
@@ -55,11 +57,13 @@ class TileRow:
 
 @dataclass
 class SourceDone:
-    """A source whose every tile went through the stages (or which failed): one write, one commit."""
+    """A source whose every tile went through the stages (or which failed, or rendered exactly as it is
+    stored): one write, one commit."""
 
     job: SourceJob
     result: "RenderResult"
     rows: list[TileRow] = field(default_factory=list)
+    unchanged: bool = False
 
 
 def tile_id(source: str, page: int, tile: int, content_hash: str, settings_hash: str) -> str:
@@ -92,7 +96,19 @@ class RenderStage:
         self.renderer = Renderer(render_settings, chromium=chromium)
 
     def __call__(self, job: SourceJob) -> "RenderResult":
-        return self.renderer.render(job.source)
+        res = self.renderer.render(job.source)
+        if job.size < 0 and res.ok and res.tiles:
+            # A URL's bytes are not known before it renders, so its hash is its tiles': a render that
+            # draws the same tiles is unchanged (unchanged_url), neither embedded nor written again.
+            res.content_hash = pixels_hash(res.tiles)
+        return res
+
+    def unchanged_url(self, job: SourceJob, res: "RenderResult") -> bool:
+        """Whether a URL rendered exactly as it is stored (same tiles, same render settings)."""
+        old = job.old
+        return (job.size < 0 and res.ok and bool(res.tiles) and not job.pending and old is not None
+                and old["status"] == "indexed" and old["settings_hash"] == self.renderer.settings.hash
+                and old["content_hash"] == res.content_hash)
 
     def kill(self) -> None:
         """End the source being rendered now (from another thread, after an interrupt)."""
@@ -161,6 +177,9 @@ class WriteStage:
         for d in done:
             job, res = d.job, d.result
             src = job.source
+            if d.unchanged:
+                report.unchanged.append(src)
+                continue
             for w in res.warnings:
                 # the renderer's warnings name their source (they stand alone there); the report pairs them
                 report.warnings.append((src, w[len(src) + 2:] if w.startswith(src + ": ") else w))
@@ -184,11 +203,23 @@ class WriteStage:
             source_rows.append(
                 _source_row(job, res.kind, res.content_hash or "", shash, len(d.rows), "indexed", "", res.warnings)
             )
-        names = {d.job.source for d in done}
+        names = {d.job.source for d in done if not d.unchanged}
+        if not names:
+            return
         store.set_pending(pending | names)
         store.replace_tiles(rows, replaced)
         store.write_sources(source_rows)
         store.set_pending(store.pending() - names)
+
+
+def pixels_hash(tiles) -> str:
+    """sha256 of a rendered source's tiles: their pixels, boxes and text."""
+    h = hashlib.sha256()
+    for t in tiles:
+        h.update(f"{t.page}|{t.tile}|{t.x}|{t.y}|{t.w}|{t.h}|{t.image.size}|".encode())
+        h.update(t.image.tobytes())
+        h.update((t.text or "").encode("utf-8", "surrogateescape"))
+    return "px:" + h.hexdigest()
 
 
 def _tile_row(r: TileRow) -> dict:

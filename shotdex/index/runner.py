@@ -79,6 +79,9 @@ def run_local(
                     return
                 current[0] = job.source
                 res = render(job)
+                if render.unchanged_url(job, res):
+                    write_q.put(SourceDone(job, res, unchanged=True))
+                    continue
                 tiles, res.tiles = (res.tiles if res.ok else []), []
                 if not tiles:
                     write_q.put(SourceDone(job, res))

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["contact_sheet"]
+from ..errors import QueryError
+
+__all__ = ["contact_sheet", "sheet_format"]
+
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 PANEL_W = 480  # each tile is scaled to this width
 CAPTION_H = 44
@@ -24,10 +28,27 @@ def _font(size: int):
     return ImageFont.load_default()
 
 
+def sheet_format(out: str | Path) -> str:
+    """The image format for a contact sheet at out: from its ending (.png, .jpg, .webp), PNG when it
+    has none; QueryError for another ending or a folder."""
+    out = Path(out)
+    if out.is_dir():
+        raise QueryError(f"contact sheet {out}: is a folder; give a file name such as {out / 'hits.png'}")
+    suffix = out.suffix.lower()
+    if not suffix:
+        return "PNG"
+    if suffix not in _FORMATS:
+        raise QueryError(f"contact sheet {out}: cannot write '{suffix}' images; end the name in .png, .jpg or .webp")
+    return _FORMATS[suffix]
+
+
 def contact_sheet(index, hits, out: str | Path, query: str | None = None) -> int:
-    """Draw the hits' stored tiles into one PNG at out; returns the number of panels drawn."""
+    """Draw the hits' stored tiles into one image at out (PNG unless its ending says .jpg or .webp);
+    returns the number of panels drawn. Panels name page and tile from 1, tile within its page."""
     from PIL import Image, ImageDraw
 
+    fmt = sheet_format(out)
+    where = index.positions(hits) if hits else {}
     images = index.tile_images([h.tile_id for h in hits])
     wanted = {w for w in re.findall(r"\w+", (query or "").lower()) if len(w) >= 3 and w not in _STOP}
     panels = []
@@ -45,7 +66,7 @@ def contact_sheet(index, hits, out: str | Path, query: str | None = None) -> int
         img = img.resize((PANEL_W, max(1, int(img.height * scale))))
         panels.append((h, img))
     if not panels:
-        Image.new("RGB", (PANEL_W, CAPTION_H), "white").save(out)
+        _save(Image.new("RGB", (PANEL_W, CAPTION_H), "white"), out, fmt)
         return 0
     rows = (len(panels) + COLS - 1) // COLS
     cols = min(COLS, len(panels))
@@ -58,13 +79,20 @@ def contact_sheet(index, hits, out: str | Path, query: str | None = None) -> int
         for c, (h, img) in enumerate(panels[r * COLS : (r + 1) * COLS]):
             x = 8 + c * (PANEL_W + 8)
             draw.rectangle([x, y, x + PANEL_W, y + CAPTION_H], fill="white")
-            draw.text((x + 6, y + 4), f"#{h.rank}  {h.score:.3f}  {h.kind}  p{h.page + 1} t{h.tile + 1}", fill="black", font=font)
+            draw.text((x + 6, y + 4), f"#{h.rank}  {h.score:.3f}  {h.kind}  p{where.get(h.tile_id, (h.page + 1, 0))[0]} t{where.get(h.tile_id, (0, h.tile + 1))[1]}", fill="black", font=font)
             draw.text((x + 6, y + 24), _ellipsize(h.source, 70), fill=(60, 60, 60), font=small)
             sheet.paste(img, (x, y + CAPTION_H))
         y += row_h[r] + 8
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
+    _save(sheet, out, fmt)
     return len(panels)
+
+
+def _save(image, out: str | Path, fmt: str) -> None:
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        image.save(out, format=fmt)
+    except OSError as exc:
+        raise QueryError(f"cannot write the contact sheet {out}: {exc.strerror or exc}") from None
 
 
 def _ellipsize(s: str, n: int) -> str:

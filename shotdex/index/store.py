@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from ..errors import IndexError_, ModelMismatch
+from ..errors import BadIndex, ModelMismatch, NoIndex
 
 __all__ = ["Store", "Meta", "SCHEMA_VERSION", "PENDING_FILE", "STALE", "sql_str", "sql_in"]
 
@@ -77,13 +77,17 @@ class Meta:
     @classmethod
     def load(cls, folder: Path) -> "Meta | None":
         path = folder / META_FILE
-        if not path.exists():
-            return None
         try:
-            data = json.loads(path.read_text())
+            text = path.read_text()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise BadIndex(f"cannot read the index at {folder}: {exc.strerror or exc}") from None
+        try:
+            data = json.loads(text)
             return cls(**data)
         except (ValueError, TypeError) as exc:
-            raise IndexError_(f"{path} is damaged ({exc}); move the folder away and index again") from exc
+            raise BadIndex(f"{path} is damaged ({exc}); move the folder away and index again") from exc
 
 
 def tiles_schema(dim: int):
@@ -164,7 +168,11 @@ class Store:
     """A shotdex database folder: LanceDB tables plus shotdex.json."""
 
     def __init__(self, folder: Path):
+        """Open the folder's metadata; creates nothing (make_folder does, for writers)."""
         self.folder = Path(folder).expanduser()
+        if self.folder.exists() and not self.folder.is_dir():
+            what = "a file" if self.folder.is_file() else "not a folder"
+            raise BadIndex(f"no index at {self.folder}: it is {what}; give a folder (new or made by shotdex)")
         self.meta = Meta.load(self.folder)
         # `import lancedb` takes ~2 s; start it now so it overlaps with loading the embedder.
         _prefetch_lancedb()
@@ -185,25 +193,25 @@ class Store:
                 # Index (a server, a notebook) would search a frozen snapshot while `shotdex index` runs.
                 self._db = lancedb.connect(str(self.folder), read_consistency_interval=READ_CONSISTENCY)
             except Exception as exc:  # lancedb raises plain errors for unusable folders
-                raise IndexError_(f"cannot open index at {self.folder}: {exc}") from exc
+                raise BadIndex(f"cannot open index at {self.folder}: {exc}") from exc
         return self._db
 
     @contextlib.contextmanager
     def writing(self):
-        """Turn a full disk (or another write failure of the folder) into one clear IndexError_.
+        """Turn a full disk (or another write failure of the folder) into one clear BadIndex.
         Every LanceDB write is one atomic commit, so what was committed before stays readable."""
         try:
             yield
-        except IndexError_:
+        except BadIndex:
             raise
         except Exception as exc:  # noqa: BLE001 - lance reports I/O errors as RuntimeError
             if _disk_full(exc):
-                raise IndexError_(
+                raise BadIndex(
                     f"disk full while writing the index at {self.folder}; free some space and run the same "
                     "command again (everything indexed before is kept)"
                 ) from None
             if isinstance(exc, OSError):
-                raise IndexError_(f"cannot write the index at {self.folder}: {exc.strerror or exc}") from None
+                raise BadIndex(f"cannot write the index at {self.folder}: {exc.strerror or exc}") from None
             raise
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -211,23 +219,32 @@ class Store:
     def exists(self) -> bool:
         return self.meta is not None
 
+    def require(self) -> None:
+        """Raise NoIndex unless an index is here: reading never creates one."""
+        if self.meta is None:
+            raise NoIndex(self.folder)
+
+    def make_folder(self) -> None:
+        """Create the folder (and its parents) for a writer; one BadIndex line when that is impossible."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise BadIndex(f"no index at {self.folder}: it (or a folder above it) is a file") from None
+        except OSError as exc:
+            raise BadIndex(f"cannot create the index folder {self.folder}: {exc.strerror or exc}") from None
+
     def check_embedder(self, model: str, fingerprint: str) -> None:
         """Fail with one clear line when the index was built by another embedder."""
         meta = self.meta
         if meta is None:
             return
         if meta.schema_version != SCHEMA_VERSION:
-            raise IndexError_(
+            raise BadIndex(
                 f"index at {self.folder} has schema version {meta.schema_version}, this shotdex "
-                f"reads {SCHEMA_VERSION}; index into a new --db folder"
+                f"reads {SCHEMA_VERSION}; index into a new folder"
             )
         if meta.fingerprint != fingerprint:
-            raise ModelMismatch(
-                f"index at {self.folder} was built with model '{meta.model}' "
-                f"({meta.fingerprint[:12]}), not '{model}' ({fingerprint[:12]}); "
-                f"run `shotdex reembed --db {self.folder} --model {model}` to re-embed its tiles, "
-                f"or pass --model {meta.model}"
-            )
+            raise _mismatch(self.folder, meta, model, fingerprint)
 
     def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1", options: dict | None = None) -> None:
         """Make the tables and write shotdex.json (idempotent for the same embedder)."""
@@ -253,7 +270,7 @@ class Store:
     def tiles(self):
         if self._tiles is None:
             if self.meta is None:
-                raise IndexError_(f"no index at {self.folder}: run `shotdex index SRC... --db {self.folder}` first")
+                raise NoIndex(self.folder)
             self._tiles = self.db.open_table(self.meta.tiles_table)
         return self._tiles
 
@@ -433,6 +450,24 @@ class Store:
 
 def _with_positions(ix) -> bool:
     return bool((getattr(ix, "index_details", None) or {}).get("with_position"))
+def _mismatch(folder: Path, meta: Meta, model: str, fingerprint: str) -> ModelMismatch:
+    """A ModelMismatch that shows what differs and suggests only what can work."""
+    old, new = meta.fingerprint.split("|"), fingerprint.split("|")
+    diff = [(a, b) for a, b in zip(old, new) if a != b] or [(meta.fingerprint, fingerprint)]
+    if len(old) != len(new):
+        diff = [(meta.fingerprint, fingerprint)]
+    shown = "; ".join(f"index has {a!r}, this has {b!r}" for a, b in diff[:3])
+    if meta.model == model:
+        msg = (f"index at {folder} was built with another version of model '{model}' ({shown}); "
+               "re-embed its tiles with this one (Index.reembed(), `shotdex reembed`), or index into a new folder")
+        hint = f"run `shotdex reembed --db {folder} --model {model}`"
+    else:
+        msg = (f"index at {folder} was built with model '{meta.model}', not '{model}' ({shown}); "
+               f"open it with model='{meta.model}', or re-embed its tiles with '{model}' (Index.reembed(), `shotdex reembed`)")
+        hint = f"pass --model {meta.model}, or run `shotdex reembed --db {folder} --model {model}`"
+    err = ModelMismatch(msg)
+    err.hint = hint
+    return err
 
 
 def now() -> float:
