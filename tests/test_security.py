@@ -161,3 +161,60 @@ def test_explicit_url_page_cannot_load_from_another_origin(tmp_path, other):
         assert "blocked" in p.stderr  # the warning counts the refused requests
     finally:
         hub.close()
+
+
+def _png(path: Path, color: str) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (60, 60), color).save(path)
+
+
+def _image_spec(url: str, transform: bool = False) -> str:
+    import json
+
+    spec = {"data": {"values": [{"u": "" if transform else url, "a": 1}]},
+            "mark": {"type": "image", "width": 60, "height": 60},
+            "encoding": {"x": {"field": "a", "type": "quantitative"}, "url": {"field": "u"}}}
+    if transform:  # the URL exists only once an expression has run
+        spec["transform"] = [{"calculate": " + ".join(f"'{c}'" for c in url), "as": "u"}]
+    return json.dumps(spec)
+
+
+def _has_color(img, rgb, min_pixels: int = 100) -> bool:
+    return sum(1 for p in img.convert("RGB").getdata() if p == rgb) >= min_pixels
+
+
+def test_vega_lite_image_marks_stay_inside_the_spec_folder(tmp_path, server):
+    """Image marks naming file:///... outside the folder, a loopback http URL, or a URL computed by an
+    expression are refused with one line; the loopback server sees nothing and the outside image is
+    drawn nowhere; an image beside the spec is drawn (so the checks can fail)."""
+    from shotdex.index.indexer import decode_image
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _png(outside / "secret.png", "red")
+    charts = tmp_path / "charts"
+    charts.mkdir()
+    _png(charts / "ok.png", "blue")
+    specs = {
+        "file": _image_spec((outside / "secret.png").as_uri()),
+        "dotdot": _image_spec("../outside/secret.png"),
+        "http": _image_spec(f"{server.base}/x.png"),
+        "computed": _image_spec(f"{server.base}/computed.png", transform=True),
+        "ok": _image_spec("ok.png"),
+    }
+    for name, text in specs.items():
+        (charts / f"{name}.vl.json").write_text(text)
+    db = tmp_path / "db"
+    p = run_cli("index", charts, "--db", db, env=TOY, timeout=300)
+    time.sleep(0.3)
+    assert server.hits == [], server.hits
+    rows = source_rows(db)
+    for name in ("file", "dotdot", "http", "computed"):
+        row = rows[str(charts / f"{name}.vl.json")]
+        assert row["status"] == "failed" and "sealed" in row["reason"], row
+        assert p.stderr.count(f"failed: {charts / name}.vl.json: ") == 1, p.stderr
+    assert rows[str(charts / "ok.vl.json")]["status"] == "indexed"
+    images = {r["source"]: decode_image(r["image"]) for r in tile_rows(db, ("source", "image"))}
+    assert not any(_has_color(img, (255, 0, 0)) for img in images.values())
+    assert _has_color(images[str(charts / "ok.vl.json")], (0, 0, 255))
