@@ -87,12 +87,14 @@ def render(
     tile_width: Optional[int] = typer.Option(None, help="Tile width in CSS px (default 1024)."),
     tile_height: Optional[int] = typer.Option(None, help="Tile height in CSS px (default 768)."),
     max_tiles: Optional[int] = typer.Option(None, help="Most tiles per source (default 32)."),
+    follow_links: bool = typer.Option(False, "--follow-links", help="Follow symbolic links that lead outside the paths given."),
 ) -> None:
     """Render sources into screenshot tiles (PNG) plus manifest.jsonl."""
     from .render import RenderSettings
     from .render.export import render_to_dir
 
-    s = _settings(js=js or None, tile_width=tile_width, tile_height=tile_height, max_tiles=max_tiles)
+    s = _settings(js=js or None, tile_width=tile_width, tile_height=tile_height, max_tiles=max_tiles,
+                  follow_links=follow_links or None)
     bar = _progress("render")
     task = None
 
@@ -128,6 +130,7 @@ def index(
     prune: bool = typer.Option(False, "--prune", help="Drop indexed sources under these folders that no longer exist."),
     js: bool = typer.Option(False, "--js", help="Run page JavaScript (with a time limit)."),
     allow_private: bool = typer.Option(False, "--allow-private", help="Let URL sources redirect to private/loopback addresses."),
+    follow_links: bool = typer.Option(False, "--follow-links", help="Follow symbolic links that lead outside the paths given."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Render, read and embed sources into the index (incremental: unchanged sources are skipped)."""
@@ -135,7 +138,8 @@ def index(
 
     from .index import open_index
 
-    s = _settings(db=db, model=model, js=js or None, allow_private=allow_private or None)
+    s = _settings(db=db, model=model, js=js or None, allow_private=allow_private or None,
+                  follow_links=follow_links or None)
     bar = _progress("index")
     state = {"task": None, "t0": None}
 

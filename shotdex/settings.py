@@ -37,6 +37,7 @@ class Settings:
     chromium: str | None = None
     allow_private: bool = False
     chromium_sandbox: bool | None = None  # None: Chromium's sandbox on, except as root (where it cannot run)
+    follow_links: bool = False  # follow symbolic links whose target lies outside the paths given
     # embedding
     device: str | None = None  # None: cuda, then mps, then cpu
     ocr_workers: int = 0  # 0: one per core

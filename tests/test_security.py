@@ -218,3 +218,35 @@ def test_vega_lite_image_marks_stay_inside_the_spec_folder(tmp_path, server):
     images = {r["source"]: decode_image(r["image"]) for r in tile_rows(db, ("source", "image"))}
     assert not any(_has_color(img, (255, 0, 0)) for img in images.values())
     assert _has_color(images[str(charts / "ok.vl.json")], (0, 0, 255))
+
+
+def test_symlinks_out_of_the_given_folders_are_not_followed_unless_asked(tmp_path):
+    """A file link to a secret outside the folder and a folder link to an outside folder are skipped
+    (one line each, naming --follow-links); a link to a file inside the folder is followed; with
+    --follow-links both outside targets are indexed."""
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    (outside / "passwd.txt").write_text("TOPSECRET root:x:0:0 nologin bash\n")
+    (outside / "conf.md").write_text("# outside folder file\n")
+    home = tmp_path / "home"
+    (home / "sub").mkdir(parents=True)
+    (home / "sub" / "real.md").write_text("# inside note\n")
+    (home / "notes.txt").symlink_to(outside / "passwd.txt")
+    (home / "etc").symlink_to(outside)
+    (home / "data.csv").symlink_to(outside / "passwd.txt")
+    (home / "inner.md").symlink_to(home / "sub" / "real.md")
+    db = tmp_path / "db"
+    p = run_cli("index", home, "--db", db, env=TOY)
+    assert p.returncode == 0, p.stderr
+    rows = source_rows(db)
+    assert sorted(rows) == sorted([str(home / "sub" / "real.md"), str(home / "inner.md")]), rows
+    for link in ("notes.txt", "etc", "data.csv"):
+        line = [ln for ln in p.stderr.splitlines() if f"{home / link}:" in ln]
+        assert len(line) == 1 and line[0].startswith("shotdex: skipped: ") and "--follow-links" in line[0], p.stderr
+    texts = " ".join(r["true_text"] for r in tile_rows(db, ("true_text",)))
+    assert "TOPSECRET" not in texts and "outside folder" not in texts
+    p = run_cli("index", home, "--db", db, "--follow-links", env=TOY)
+    assert p.returncode == 0, p.stderr
+    rows = source_rows(db)
+    assert {str(home / "notes.txt"), str(home / "etc" / "conf.md"), str(home / "data.csv")} <= set(rows)
+    assert "TOPSECRET" in " ".join(r["true_text"] for r in tile_rows(db, ("true_text",)))

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-__all__ = ["BENIGN_SKIPS", "KIND_BY_SUFFIX", "kind_of", "is_url", "suffix_of", "Discovery", "discover", "content_hash"]
+__all__ = ["BENIGN_SKIPS", "LINK_OUTSIDE", "KIND_BY_SUFFIX", "kind_of", "is_url", "suffix_of", "Discovery", "discover", "content_hash"]
 
 # Longest endings first matter: '.vl.json' is a chart, '.json' a table. suffix_of() tries compound
 # endings before simple ones, so order here is documentation only.
@@ -103,15 +103,27 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") and name not in (".", "..")
 
 
-def discover(paths: Iterable[str]) -> Discovery:
+LINK_OUTSIDE = "symbolic link to outside the given folders; not followed (--follow-links follows it)"
+
+
+def _inside(real: str, roots: list[str]) -> bool:
+    return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def discover(paths: Iterable[str], follow_links: bool = False) -> Discovery:
     """Walk files and folders (recursively, sorted); pass URLs through.
 
     Skipped entries are counted with a reason: 'hidden', 'unknown ending', 'symlink loop',
-    'not found', 'unreadable'. Real paths of visited folders are tracked so symlink loops end.
-    Files named explicitly are kept even when hidden; hidden entries inside folders are skipped.
+    'not found', 'unreadable', LINK_OUTSIDE. Real paths of visited folders are tracked so symlink loops
+    end. Files named explicitly are kept even when hidden; hidden entries inside folders are skipped.
+    A symbolic link met inside a folder is followed only when its target lies under one of the paths
+    given (their real paths), unless follow_links; a path given explicitly is always followed.
     """
+    paths = [str(p) for p in paths]
     found = Discovery()
     seen_files: set[str] = set()
+    roots = None if follow_links else [
+        os.path.realpath(os.path.abspath(os.path.expanduser(p))) for p in paths if not is_url(p)]
     for raw in paths:
         raw = str(raw)
         if is_url(raw):
@@ -121,7 +133,7 @@ def discover(paths: Iterable[str]) -> Discovery:
             continue
         path = os.path.abspath(os.path.expanduser(raw))
         if os.path.isdir(path):
-            _walk(path, found, set(), seen_files)
+            _walk(path, found, set(), seen_files, roots)
         elif os.path.isfile(path):
             _add_file(path, found, seen_files)
         elif os.path.islink(path):
@@ -141,7 +153,7 @@ def _add_file(path: str, found: Discovery, seen: set[str]) -> None:
         found.sources.append(path)
 
 
-def _walk(folder: str, found: Discovery, visiting: set[str], seen: set[str]) -> None:
+def _walk(folder: str, found: Discovery, visiting: set[str], seen: set[str], roots: list[str] | None) -> None:
     real = os.path.realpath(folder)
     if real in visiting:
         found.skipped.append((folder, "symlink loop"))
@@ -156,8 +168,11 @@ def _walk(folder: str, found: Discovery, visiting: set[str], seen: set[str]) -> 
         path = os.path.join(folder, name)
         if _hidden(name):
             found.skipped.append((path, "hidden"))
+        elif roots is not None and os.path.islink(path) and os.path.exists(path) \
+                and not _inside(os.path.realpath(path), roots):
+            found.skipped.append((path, LINK_OUTSIDE))
         elif os.path.isdir(path):
-            _walk(path, found, visiting, seen)
+            _walk(path, found, visiting, seen, roots)
         elif os.path.isfile(path):
             _add_file(path, found, seen)
         elif os.path.islink(path):

@@ -31,6 +31,7 @@ class RenderSettings:
     max_table_cells: int = 200_000
     allow_private: bool = False
     chromium_sandbox: bool | None = None  # None: on unless running as root
+    follow_links: bool = False  # follow symbolic links that lead outside the paths given
 
     @classmethod
     def from_settings(cls, settings) -> "RenderSettings":
@@ -46,6 +47,7 @@ class RenderSettings:
         payload.pop("render_timeout_s")
         payload.pop("allow_private")
         payload.pop("chromium_sandbox")
+        payload.pop("follow_links")
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
