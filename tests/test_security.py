@@ -250,3 +250,41 @@ def test_symlinks_out_of_the_given_folders_are_not_followed_unless_asked(tmp_pat
     rows = source_rows(db)
     assert {str(home / "notes.txt"), str(home / "etc" / "conf.md"), str(home / "data.csv")} <= set(rows)
     assert "TOPSECRET" in " ".join(r["true_text"] for r in tile_rows(db, ("true_text",)))
+
+
+def test_webrtc_sends_no_udp_with_js(tmp_path):
+    """With --js, a page asking WebRTC for STUN and TURN candidates at a UDP listener on 127.0.0.1
+    (started here) gets nothing out: the listener receives zero datagrams."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    port = sock.getsockname()[1]
+    try:
+        page = tmp_path / "rtc" / "rtc.html"
+        page.parent.mkdir()
+        page.write_text(f"""<!DOCTYPE html><html><body><p>webrtc page</p><script>
+for (const servers of [[{{urls: "stun:127.0.0.1:{port}"}}],
+                       [{{urls: "turn:127.0.0.1:{port}?transport=udp", username: "u", credential: "p"}}]]) {{
+  try {{
+    const pc = new RTCPeerConnection({{iceServers: servers, iceTransportPolicy: "all"}});
+    pc.createDataChannel("x");
+    pc.createOffer().then(o => pc.setLocalDescription(o)).catch(() => 0);
+  }} catch (e) {{ document.body.append(" no webrtc"); }}
+}}
+</script></body></html>""")
+        # a generous JS time limit: ICE gathering runs while the page waits for its load budget
+        p = run_cli("index", page.parent, "--db", tmp_path / "db", "--js", env=dict(TOY, SHOTDEX_JS_TIMEOUT_S="3"))
+        assert p.returncode == 0, p.stderr
+        datagrams = []
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                datagrams.append(sock.recvfrom(2048))
+            except socket.timeout:
+                pass
+        assert datagrams == [], f"{len(datagrams)} UDP datagrams reached 127.0.0.1:{port}"
+        assert "webrtc page" in " ".join(r["true_text"] for r in tile_rows(tmp_path / "db", ("true_text",)))
+    finally:
+        sock.close()
