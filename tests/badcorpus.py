@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Case", "build", "encrypted_pdf", "simple_pdf", "png_bytes", "WEIRD_NAME"]
+__all__ = ["Case", "build", "encrypted_pdf", "simple_pdf", "png_bytes", "png_text_bomb", "xlsx_bomb", "billion_laughs_yaml", "WEIRD_NAME"]
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIRD_NAME = "it's a \"quoted\" name — ünïcødé 日本語 notes.md"
@@ -51,6 +51,13 @@ def png_bytes(width: int, height: int, *, rows: bool = True) -> bytes:
         parts.append(comp.flush())
         idat = b"".join(parts)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def png_text_bomb(mb: int = 64) -> bytes:
+    """A small valid PNG with a zTXt chunk that inflates to `mb` MB (PIL refuses it past MAX_TEXT_CHUNK)."""
+    ztxt = b"Comment\0\0" + zlib.compress(b"A" * (mb << 20), 9)
+    head = png_bytes(64, 64)
+    return head[:-12] + _chunk(b"zTXt", ztxt) + head[-12:]
 
 
 def _rc4(key: bytes, data: bytes) -> bytes:
@@ -135,6 +142,66 @@ def _wide(path: Path, cols: int = 2000, rows: int = 20) -> None:
     lines = [",".join(f"col{c}" for c in range(cols))]
     lines += [",".join(str(r * c) for c in range(cols)) for r in range(rows)]
     path.write_text("\n".join(lines) + "\n")
+
+
+_XLSX_HEAD = {
+    "[Content_Types].xml": '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+    '</Types>',
+    "_rels/.rels": '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+    '</Relationships>',
+    "xl/workbook.xml": '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+    '<sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>',
+    "xl/_rels/workbook.xml.rels": '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+    '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+    '</Relationships>',
+}
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+
+
+def _stream(zf, name: str, head: str, unit: str, repeat: int, tail: str) -> None:
+    block = (unit * max(1, (1 << 20) // len(unit))).encode()
+    with zf.open(name, "w", force_zip64=True) as f:
+        f.write(head.encode())
+        for _ in range(max(1, repeat * len(unit) // len(block))):
+            f.write(block)
+        f.write(tail.encode())
+
+
+def xlsx_bomb(path: Path, *, inflated_mb: int = 1100, part: str = "sheet") -> None:
+    """A valid workbook whose sheet XML (part='sheet') or shared strings (part='strings') inflate to
+    about inflated_mb MB from a file of a few MB (deflate's ~1000:1 on repeated XML)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name, text in _XLSX_HEAD.items():
+            zf.writestr(name, text)
+        if part == "sheet":
+            unit = '<row><c t="inlineStr"><is><t>bomb</t></is></c><c><v>1</v></c></row>'
+            _stream(zf, "xl/worksheets/sheet1.xml", f'<?xml version="1.0"?><worksheet {_NS}><sheetData>',
+                    unit, inflated_mb * (1 << 20) // len(unit), "</sheetData></worksheet>")
+            zf.writestr("xl/sharedStrings.xml", f'<?xml version="1.0"?><sst {_NS} count="0" uniqueCount="0"></sst>')
+        else:
+            zf.writestr("xl/worksheets/sheet1.xml", f'<?xml version="1.0"?><worksheet {_NS}><sheetData>'
+                        '<row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>')
+            unit = "<si><t>laugh</t></si>"
+            _stream(zf, "xl/sharedStrings.xml", f'<?xml version="1.0"?><sst {_NS}>', unit,
+                    inflated_mb * (1 << 20) // len(unit), "</sst>")
+
+
+def billion_laughs_yaml(levels: int = 9) -> str:
+    """A ~1 KB .chart.yaml whose aliases expand to 9**levels strings."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]")
+    return "\n".join(lines + [f"data: *l{levels}", "mark: bar", "x: a", "y: b", ""])
 
 
 # ----------------------------------------------------------------------------- the corpus

@@ -500,3 +500,59 @@ def test_searches_during_a_1000_source_run_never_fail_nor_see_a_half_replaced_so
         for src, vs in versions.items():
             assert vs in ({"old"}, {"new"}), (src, vs)
     assert any(any(tid in new_ids for _, tid in r["ids"]) for r in results)
+
+
+# ------------------------------------------------------------------------------- bombs (issue 9)
+_MEASURED = (
+    "import json, os, resource, signal, subprocess, sys, time\n"
+    "t = time.perf_counter()\n"
+    "p = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)\n"
+    "try:\n"
+    "    out, err = p.communicate(timeout=float(sys.argv[1]))\n"
+    "except subprocess.TimeoutExpired:\n"
+    "    os.killpg(p.pid, signal.SIGKILL)\n"
+    "    out, err = p.communicate()\n"
+    "took = time.perf_counter() - t\n"
+    "print(json.dumps([p.returncode, took, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, err, out]))\n"
+)
+
+
+def run_measured(*args, env=None, limit_s: float = 60) -> tuple[int, float, float, str]:
+    """`shotdex ARGS` in a fresh intermediate process: (exit code, seconds, peak RSS in MB of the
+    largest process of the run, stderr). Killed (process group) after limit_s."""
+    p = subprocess.run([sys.executable, "-c", _MEASURED, str(limit_s), *SHOTDEX_CMD, *map(str, args)],
+                       capture_output=True, text=True, env=cli_env(env), cwd=badcorpus.ROOT, timeout=limit_s + 60)
+    rc, took, peak_mb, err, _ = json.loads(p.stdout)
+    return rc, took, peak_mb, err
+
+
+SHOTDEX_CMD = [sys.executable, "-m", "shotdex.cli"]
+BOMBS = {
+    "yaml-billion-laughs": ("laughs.chart.yaml", lambda p: p.write_text(badcorpus.billion_laughs_yaml()), "alias"),
+    "xlsx-sheet-1.1GB": ("sheet-bomb.xlsx", lambda p: badcorpus.xlsx_bomb(p, inflated_mb=1100), "bomb"),
+    "xlsx-shared-strings": ("strings-bomb.xlsx", lambda p: badcorpus.xlsx_bomb(p, inflated_mb=600, part="strings"),
+                            "bomb"),
+    "json-nested-100k": ("deep.json", lambda p: p.write_text("[" * 100_000 + "]" * 100_000), "nested"),
+    "png-text-chunk": ("text-chunk.png", lambda p: p.write_bytes(badcorpus.png_text_bomb()), "text chunk"),
+}
+
+
+@pytest.mark.parametrize("bomb", list(BOMBS))
+def test_bombs_fail_in_bounded_time_and_memory_and_the_run_goes_on(tmp_path, bomb):
+    """Each bomb: one 'failed:' line naming the file and what is wrong in words, in < 30 s and < 1 GB
+    peak for the whole run (largest process), and the good file beside it is rendered."""
+    name, make, word = BOMBS[bomb]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make(folder / name)
+    (folder / "good.md").write_text("# Good note\n\nStill rendered after the bomb.\n")
+    rc, took, peak_mb, err = run_measured("render", folder, "--out", tmp_path / "out", limit_s=90)
+    assert took < 30, f"{bomb}: {took:.0f} s"
+    assert peak_mb < 1024, f"{bomb}: peak {peak_mb:.0f} MB"
+    assert rc == 1, err
+    _no_traceback(err)
+    lines = _lines(err)
+    assert len(lines) == 1 and lines[0].startswith(f"shotdex: failed: {folder / name}: "), lines
+    assert word in lines[0].lower() and "Error" not in lines[0], lines
+    manifest = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["source"] for ln in manifest] == [str(folder / "good.md")]

@@ -36,6 +36,8 @@ def _load_json(job: Job) -> dict:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise RenderError(job.source, f"invalid JSON: {e}") from None
+    except RecursionError:
+        raise RenderError(job.source, "JSON is nested too deeply to read (over ~1,000 levels)") from None
 
 
 def _local_file(source: str, folder: str, url: str) -> str:

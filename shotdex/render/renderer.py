@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from ..errors import ChromiumNotFound, ShotdexError, SourceError
 from .browser import Browser, BrowserGone
@@ -34,6 +35,21 @@ _CRASH_WORDS = ("Target crashed", "has been closed", "Target closed", "Browser c
 def _crashed(e: Exception) -> bool:
     text = str(e)
     return any(w in text for w in _CRASH_WORDS)
+
+
+# Python's own words for these name its internals; say what is wrong with the file instead.
+_IN_WORDS = {
+    RecursionError: "nested too deeply to read",
+    MemoryError: "too large to read into memory",
+    UnicodeError: "holds text in an encoding that could not be read",
+}
+
+
+def _in_words(e: Exception) -> str:
+    for kind, words in _IN_WORDS.items():
+        if isinstance(e, kind):
+            return words
+    return f"{type(e).__name__}: {_one_line(e)}"
 
 
 def _one_line(e: Exception) -> str:
@@ -110,6 +126,9 @@ class Renderer:
         self._limit = limit
         self.browser.killed = False
         self.browser.seal()
+        # Readers that loop in Python stop themselves by half the limit, leaving Chromium the rest
+        # (the watchdog below can kill Chromium, not a Python loop).
+        job.deadline = time.monotonic() + limit / 2
         timer = self.browser.watchdog(limit)
         try:
             RENDERERS[job.kind](job)
@@ -139,7 +158,7 @@ class Renderer:
             return False
         if "Timeout" in type(e).__name__:
             self.browser.restart()
-        result.error = f"{type(e).__name__}: {_one_line(e)}"
+        result.error = _in_words(e)
         return False
 
     def render_html(self, html: str, source: str = "query", kind: str = "text") -> list[Tile]:

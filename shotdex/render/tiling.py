@@ -96,6 +96,7 @@ class Job:
     tiles: list[Tile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     capped: bool = False
+    deadline: float | None = None  # time.monotonic() by which Python-side reading must be done
 
     @property
     def browser(self):
