@@ -556,3 +556,29 @@ def test_bombs_fail_in_bounded_time_and_memory_and_the_run_goes_on(tmp_path, bom
     assert word in lines[0].lower() and "Error" not in lines[0], lines
     manifest = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
     assert [json.loads(ln)["source"] for ln in manifest] == [str(folder / "good.md")]
+
+
+def test_search_during_the_first_seconds_of_a_fresh_index_sees_an_empty_index(tmp_path):
+    """A search started while a fresh `shotdex index` holds the writer lock but has not written the
+    index's metadata yet waits for it and answers (exit 0), instead of 'no index at ...' (exit 2)."""
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    for i in range(30):
+        (corpus / f"note{i}.md").write_text(f"# Note {i}\n\nThe lighthouse keeper counted {i} gulls.\n")
+    db = tmp_path / "db"
+    writer = start_cli("index", corpus, "--db", db, env=TOY)
+    try:
+        deadline = time.monotonic() + 60
+        while not (db / ".write.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (db / ".write.lock").exists(), "the writer never took its lock"
+        early = not (db / "shotdex.json").exists()
+        p = run_cli("search", "lighthouse gulls", "--db", db, "--json", env=TOY, timeout=120)
+        assert early, "the writer wrote its metadata before the search started: nothing was tested"
+        assert p.returncode == 0, p.stderr
+        assert "no index" not in p.stderr
+        writer.wait(timeout=300)
+        assert writer.returncode == 0
+    finally:
+        kill_group(writer.pid)
+        writer.wait()
