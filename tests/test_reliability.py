@@ -582,3 +582,15 @@ def test_search_during_the_first_seconds_of_a_fresh_index_sees_an_empty_index(tm
     finally:
         kill_group(writer.pid)
         writer.wait()
+
+
+def test_snippets_do_not_depend_on_the_hash_seed():
+    """Equal-length query words found far apart: the snippet is the same under every PYTHONHASHSEED."""
+    text = "alpha " + "filler words here " * 40 + "omega " + "more filler " * 40
+    code = f"from shotdex.index.search import snippet; print(snippet({text!r}, 'omega alpha zebra'))"
+    seen = set()
+    for seed in range(12):
+        env = dict(cli_env(), PYTHONHASHSEED=str(seed))
+        seen.add(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                                cwd=badcorpus.ROOT, check=True).stdout)
+    assert len(seen) == 1, seen
