@@ -70,12 +70,15 @@ def _exit_now(code: int) -> None:
 
 
 def _print_failures(failed, warnings=(), skipped=()) -> None:
+    from .render.discover import shown
+
+    # names escaped (a newline or non-UTF-8 byte in a file name): one line per source, always
     for src, why in skipped:
-        _err(f"skipped: {src}: {why}")
+        _err(f"skipped: {shown(src)}: {shown(why, backslashes=False)}")
     for src, why in warnings:
-        _err(f"warning: {src}: {why}")
+        _err(f"warning: {shown(src)}: {shown(why, backslashes=False)}")
     for src, why in failed:
-        _err(f"failed: {src}: {why}")
+        _err(f"failed: {shown(src)}: {shown(why, backslashes=False)}")
 
 
 @app.command()

@@ -594,3 +594,30 @@ def test_snippets_do_not_depend_on_the_hash_seed():
         seen.add(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                                 cwd=badcorpus.ROOT, check=True).stdout)
     assert len(seen) == 1, seen
+
+
+def test_names_with_bytes_that_are_not_utf8_or_with_newlines_keep_the_run_going(tmp_path):
+    """A file named b'caf\\xe9-menu.md' gets one escaped 'skipped' line (every run, no traceback); a bad
+    file with a newline in its name gets one escaped 'failed' line; the other sources are indexed,
+    including one with a newline in its name."""
+    corpus = tmp_path / "names"
+    corpus.mkdir()
+    with open(os.path.join(os.fsencode(corpus), b"caf\xe9-menu.md"), "wb") as f:
+        f.write(b"# Menu\n\ncroissant and coffee\n")
+    (corpus / "bad\nname.csv").write_bytes(os.urandom(2048) + b"\0")
+    (corpus / "new\nline.md").write_text("# Two-line name\n\nthe otter slept on the pier\n")
+    (corpus / "good.md").write_text("# Good\n\nthe heron waited by the weir\n")
+    db = tmp_path / "db"
+    for _ in range(2):
+        p = run_cli("index", corpus, "--db", db, env=TOY)
+        assert p.returncode == 1, p.stderr
+        _no_traceback(p.stderr)
+        lines = _lines(p.stderr)
+        bad = [ln for ln in lines if f"{corpus}/caf\\xe9-menu.md: " in ln]
+        assert len(bad) == 1 and bad[0].startswith("shotdex: skipped: ") and "utf-8" in bad[0].lower(), lines
+        nl = [ln for ln in lines if f"{corpus}/bad\\nname.csv: " in ln]
+        assert len(nl) == 1 and nl[0].startswith("shotdex: failed: "), lines
+        assert len(lines) == 2, lines
+        rows = source_rows(db)
+        assert rows[str(corpus / "good.md")]["status"] == "indexed"
+        assert rows[str(corpus / "new\nline.md")]["status"] == "indexed"
