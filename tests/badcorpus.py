@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Case", "build", "encrypted_pdf", "simple_pdf", "png_bytes", "png_text_bomb", "xlsx_bomb", "billion_laughs_yaml", "WEIRD_NAME"]
+__all__ = ["Case", "build", "encrypted_pdf", "simple_pdf", "png_bytes", "png_text_bomb", "struct_parquet", "UTF16_TABLE", "xlsx_bomb", "billion_laughs_yaml", "WEIRD_NAME"]
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIRD_NAME = "it's a \"quoted\" name — ünïcødé 日本語 notes.md"
@@ -58,6 +58,23 @@ def png_text_bomb(mb: int = 64) -> bytes:
     ztxt = b"Comment\0\0" + zlib.compress(b"A" * (mb << 20), 9)
     head = png_bytes(64, 64)
     return head[:-12] + _chunk(b"zTXt", ztxt) + head[-12:]
+
+
+def struct_parquet(path: Path) -> None:
+    """Valid Parquet whose struct column holds a timestamp, a decimal and bytes, plus a binary column."""
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kind = pa.struct([("when", pa.timestamp("us")), ("price", pa.decimal128(10, 2)), ("blob", pa.binary())])
+    info = pa.array([{"when": datetime.datetime(2024, 5, 1, 12, 30), "price": decimal.Decimal("12.50"),
+                      "blob": b"\x00\x01\x02"}, {"when": None, "price": None, "blob": None}], type=kind)
+    pq.write_table(pa.table({"item": ["kettle", "teapot"], "info": info, "raw": [b"\xff\xfe", b"x"]}), path)
+
+
+UTF16_TABLE = "city\tpopulation\nTromsø\t77000\nBodø\t53000\n"
 
 
 def _rc4(key: bytes, data: bytes) -> bytes:
@@ -284,6 +301,23 @@ def build(root: Path, *, big: bool = True) -> list[Case]:
         "folder named folder.csv (walked, its file indexed)", "ok")
     add(f"weird dir ü/{WEIRD_NAME}", "# Weird name\n\nThe pelican counted seventeen herring.\n",
         "path with spaces, quotes and non-ASCII", "ok")
+    # issue 9: formats that broke, and bombs
+    add("tables/utf16-bom.csv", UTF16_TABLE.encode("utf-16"), "UTF-16 CSV with BOM (Excel's Unicode Text)", "ok")
+    add("tables/utf16-nobom.tsv", UTF16_TABLE.encode("utf-16-le"), "UTF-16 LE TSV without BOM", "ok")
+    struct_parquet(root / "tables/struct.parquet")
+    cases.append(Case("tables/struct.parquet", "Parquet with struct of timestamp, decimal, binary", "ok"))
+    add("charts/laughs.chart.yaml", billion_laughs_yaml(), "1 KB chart spec of YAML aliases (billion laughs)",
+        "fail", "alias")
+    if big:
+        xlsx_bomb(root / "tables/sheet-bomb.xlsx", inflated_mb=1100)
+        cases.append(Case("tables/sheet-bomb.xlsx", "XLSX whose sheet XML inflates to 1.1 GB (4 MB file)", "fail",
+                          "bomb"))
+    xlsx_bomb(root / "tables/strings-bomb.xlsx", inflated_mb=600, part="strings")
+    cases.append(Case("tables/strings-bomb.xlsx", "XLSX whose shared strings inflate to 600 MB (1.5 MB file)",
+                      "fail", "bomb"))
+    add("tables/deep.json", "[" * 100_000 + "]" * 100_000, "JSON nested 100,000 deep", "fail", "nested")
+    add("images/text-chunk.png", png_text_bomb(), "PNG with a zTXt chunk inflating to 64 MB", "fail", "text chunk")
+    add("names/bad\nname.csv", junk, "junk CSV with a newline in its name", "fail")
     add("good/table.csv", "fruit,price\napple,3\npear,4\n", "a good CSV", "ok")
     add("good/pages.pdf", simple_pdf("Hello from a small PDF"), "a good one-page PDF", "ok")
     return cases

@@ -621,3 +621,22 @@ def test_names_with_bytes_that_are_not_utf8_or_with_newlines_keep_the_run_going(
         rows = source_rows(db)
         assert rows[str(corpus / "good.md")]["status"] == "indexed"
         assert rows[str(corpus / "new\nline.md")]["status"] == "indexed"
+
+
+def test_utf16_tables_and_parquet_structs_render_their_values(tmp_path):
+    """UTF-16 CSV/TSV (with and without BOM) are read as text, and Parquet structs holding a timestamp,
+    a decimal and bytes are shown: the values appear in the tiles' text."""
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    (folder / "bom.csv").write_bytes(badcorpus.UTF16_TABLE.encode("utf-16"))
+    (folder / "nobom.tsv").write_bytes(badcorpus.UTF16_TABLE.encode("utf-16-le"))
+    (folder / "be.csv").write_bytes(badcorpus.UTF16_TABLE.encode("utf-16-be"))
+    badcorpus.struct_parquet(folder / "struct.parquet")
+    p = run_cli("render", folder, "--out", tmp_path / "out", "--json")
+    assert p.returncode == 0, p.stderr
+    texts = {Path(t["source"]).name: t["text"] for t in map(json.loads, p.stdout.splitlines())}
+    for name in ("bom.csv", "nobom.tsv", "be.csv"):
+        assert "Tromsø 77000 Bodø 53000" in texts[name], texts[name]
+        assert "city population" in texts[name]
+    assert '"when":"2024-05-01T12:30:00","price":"12.50","blob":"<3 bytes: 00 01 02>"' in texts["struct.parquet"]
+    assert "<2 bytes: ff fe>" in texts["struct.parquet"]

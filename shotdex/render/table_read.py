@@ -36,6 +36,27 @@ class Sheet:
     exact: bool = True  # False: total_rows is the workbook's own declared size, not a count
 
 
+def _json_default(value):
+    """Values json cannot write (inside Parquet structs and lists): dates as ISO text, decimals exact,
+    bytes as a short hex preview."""
+    import decimal
+
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _bytes_text(bytes(value))
+    if isinstance(value, _dt.timedelta):
+        return str(value)
+    return str(value)
+
+
+def _bytes_text(data: bytes) -> str:
+    hexed = data[:16].hex(" ")
+    return f"<{len(data)} bytes: {hexed}{' …' if len(data) > 16 else ''}>"
+
+
 def cell_text(value) -> str:
     """A cell as the text shown: numbers without float noise, dates in ISO form, long cells cut."""
     if value is None:
@@ -48,8 +69,10 @@ def cell_text(value) -> str:
         text = str(int(value)) if value.is_integer() and abs(value) < 1e15 else format(value, ".10g")
     elif isinstance(value, _dt.datetime):
         text = value.date().isoformat() if value.time() == _dt.time() else value.isoformat(sep=" ")
-    elif isinstance(value, (dict, list)):
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    elif isinstance(value, (dict, list, tuple)):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        text = _bytes_text(bytes(value))
     else:
         text = str(value)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
