@@ -640,3 +640,34 @@ def test_utf16_tables_and_parquet_structs_render_their_values(tmp_path):
         assert "city population" in texts[name]
     assert '"when":"2024-05-01T12:30:00","price":"12.50","blob":"<3 bytes: 00 01 02>"' in texts["struct.parquet"]
     assert "<2 bytes: ff fe>" in texts["struct.parquet"]
+
+
+_LEPTONICA = r"""
+import ctypes, glob, os, sys
+import tesserocr
+from shotdex.embed.ocr import OcrPool
+from PIL import Image
+pool = OcrPool(workers=1, engine="api")
+pool.read([Image.new("RGB", (200, 60), "white")])
+libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(tesserocr.__file__)), "tesserocr.libs", "liblept*"))
+lib = ctypes.CDLL(libs[0])
+lib.pixScanForForeground.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+lib.boxClipToRectangle.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+lib.boxClipToRectangle.restype = ctypes.c_void_p
+lib.pixScanForForeground(None, None, 0, None)  # what Tesseract hits on odd tiles: Leptonica complains
+lib.boxClipToRectangle(None, 10, 10)
+print("ran")
+"""
+
+
+def test_leptonica_prints_nothing_on_stderr():
+    """Leptonica's own 'Error in pixScanForForeground' / 'boxClipToRectangle' lines (written to fd 2
+    from inside Tesseract) are switched off once the reader's OCR engine is up."""
+    from shotdex.embed.ocr import choose_engine
+
+    if choose_engine() != "api":
+        pytest.skip("tesserocr not installed: the tesseract program's stderr is captured anyway")
+    p = subprocess.run([sys.executable, "-c", _LEPTONICA], capture_output=True, text=True, env=cli_env(),
+                       cwd=badcorpus.ROOT, timeout=120)
+    assert p.stdout.strip() == "ran", p.stderr
+    assert p.stderr == "", p.stderr
