@@ -112,8 +112,9 @@ def sniff_delimiter(sample: str, preferred: str = ",") -> str:
     return best
 
 
-def _read_delimited(source: str, limit: int, max_cols: int, warnings: list[str]) -> list[Sheet]:
+def _read_delimited(source: str, limit: int, max_cols: int, warnings: list[str], deadline=None) -> list[Sheet]:
     preferred = "\t" if suffix_of(source) == ".tsv" else ","
+    exact = True
     with open_text(source, warnings) as f:
         sample = f.read(64 * 1024)
         f.seek(0)
@@ -127,9 +128,18 @@ def _read_delimited(source: str, limit: int, max_cols: int, warnings: list[str])
                 total += 1
                 if total <= limit + 1:
                     rows.append(row)
+                if total % 4096 == 0 and _past(deadline):
+                    if total <= limit + 1:
+                        raise RenderError(source, "reading the table took too long; stopped")
+                    # The rows to show are read; the rest is only counted: estimate it from the bytes.
+                    size, done = os.path.getsize(source), max(1, f.buffer.tell())
+                    total, exact = max(total, round(total * size / done)), False
+                    break
         except csv.Error as e:
             raise RenderError(source, f"malformed CSV at line {reader.line_num}: {e}") from None
-    return [_shape(source, "", rows, total, max_cols)]
+    sheet = _shape(source, "", rows, total, max_cols)
+    sheet.exact = exact
+    return [sheet]
 
 
 # Zip bombs: parts are checked against these before anything is inflated. Python's zipfile never
@@ -218,7 +228,13 @@ def _read_xlsx(source: str, limit: int, max_cols: int, warnings: list[str], dead
     return sheets
 
 
+MAX_JSON_TABLE = 256 << 20  # read whole (json has no streaming reader): ~10x this in memory
+
+
 def _read_json(source: str, limit: int, max_cols: int, warnings: list[str]) -> list[Sheet]:
+    if os.path.getsize(source) > MAX_JSON_TABLE:
+        raise RenderError(source, f"JSON table is {_mb(os.path.getsize(source))}, over {_mb(MAX_JSON_TABLE)} "
+                                  "(JSON is read whole); refused")
     with open_text(source, warnings) as f:
         try:
             data = json.load(f)
@@ -280,6 +296,6 @@ def read_table(source: str, limit: int, max_cols: int, warnings: list[str], dead
     reader = _READERS.get(suffix_of(source))
     if reader is None:
         raise RenderError(source, f"no table reader for {suffix_of(source)!r}")
-    if reader is _read_xlsx:
+    if reader in (_read_xlsx, _read_delimited):
         return reader(source, limit, max_cols, warnings, deadline)
     return reader(source, limit, max_cols, warnings)
