@@ -317,7 +317,6 @@ def build(root: Path, *, big: bool = True) -> list[Case]:
                       "fail", "bomb"))
     add("tables/deep.json", "[" * 100_000 + "]" * 100_000, "JSON nested 100,000 deep", "fail", "nested")
     add("images/text-chunk.png", png_text_bomb(), "PNG with a zTXt chunk inflating to 64 MB", "fail", "text chunk")
-    add("names/bad\nname.csv", junk, "junk CSV with a newline in its name", "fail")
     add("good/table.csv", "fruit,price\napple,3\npear,4\n", "a good CSV", "ok")
     add("good/pages.pdf", simple_pdf("Hello from a small PDF"), "a good one-page PDF", "ok")
     return cases
