@@ -671,3 +671,35 @@ def test_leptonica_prints_nothing_on_stderr():
                        cwd=badcorpus.ROOT, timeout=120)
     assert p.stdout.strip() == "ran", p.stderr
     assert p.stderr == "", p.stderr
+
+
+def _big_json(path: Path, mb: int = 100) -> None:
+    """A valid JSON table of ~mb MB of small records: under the size cap, so only the budget bounds it."""
+    record = '{"city":"Tromsø","population":77000,"note":"by the fjord"},'
+    block = record * ((1 << 20) // len(record) + 1)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("[")
+        for _ in range(mb):
+            f.write(block)
+        f.write(record[:-1] + "]")
+
+
+@pytest.mark.parametrize("limit", ["memory", "time"])
+def test_reader_budget_stops_a_python_reader_that_passes_every_check(tmp_path, limit):
+    """A 100 MB JSON table passes the format checks; its Python reader runs in the readers' child
+    process, which holds it to a memory cap (SHOTDEX_READER_MEMORY_MB) and a deadline (half of
+    SHOTDEX_RENDER_TIMEOUT_S): one line naming the limit, the file beside it rendered, the run bounded."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _big_json(folder / "big.json")
+    (folder / "good.md").write_text("# Good note\n\nStill rendered.\n")
+    env = {"SHOTDEX_READER_MEMORY_MB": "400"} if limit == "memory" else {"SHOTDEX_RENDER_TIMEOUT_S": "4"}
+    rc, took, peak_mb, err = run_measured("render", folder, "--out", tmp_path / "out", env=env, limit_s=90)
+    assert rc == 1, err
+    _no_traceback(err)
+    lines = _lines(err)
+    assert len(lines) == 1 and lines[0].startswith(f"shotdex: failed: {folder / 'big.json'}: "), lines
+    assert ("memory" if limit == "memory" else "too long") in lines[0], lines
+    assert took < 30 and peak_mb < 1024, (took, peak_mb)
+    manifest = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["source"] for ln in manifest] == [str(folder / "good.md")]

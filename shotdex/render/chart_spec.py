@@ -20,7 +20,6 @@ import os
 from ..errors import RenderError, SealedError
 from .decode import read_text
 from .discover import suffix_of
-from .table_read import read_table
 
 __all__ = ["draw_chart_spec", "load_chart_spec", "MARKS"]
 
@@ -72,7 +71,7 @@ def _number(value: str):
         return None
 
 
-def _columns(source: str, spec: dict, warnings: list[str], deadline: float | None = None):
+def _columns(source: str, spec: dict, read_table):
     data = spec["data"]
     if "://" in data or data.startswith("//"):
         raise SealedError(source, f"remote data is not allowed: rendering is sealed ({data})")
@@ -82,7 +81,7 @@ def _columns(source: str, spec: dict, warnings: list[str], deadline: float | Non
         raise SealedError(source, f"data outside the spec's folder is not allowed: {data}")
     if not os.path.isfile(path):
         raise RenderError(source, f"data file not found: {data}")
-    sheet = read_table(path, 100_000, 1000, warnings, deadline)[0]
+    sheet = read_table(path)
     ys = spec["y"] if isinstance(spec["y"], list) else [spec["y"]]
     for col in [spec["x"], *ys]:
         if col not in sheet.header:
@@ -108,8 +107,8 @@ def draw_chart_spec(job):
     from matplotlib.figure import Figure
     from PIL import Image
 
-    spec = load_chart_spec(job.source, job.warnings)
-    xs, series = _columns(job.source, spec, job.warnings, job.deadline)
+    spec = job.read("chart_spec", job.source)
+    xs, series = _columns(job.source, spec, lambda path: job.read("read_table", path, 100_000, 1000, job.deadline)[0])
     s = job.settings
     dpi = 100 * s.device_scale
     with matplotlib.rc_context({"svg.hashsalt": "shotdex", "font.family": "DejaVu Sans",

@@ -16,6 +16,7 @@ from .text import render_text
 from .tiling import Job, capture_page
 from .types import RenderResult, RenderSettings, Tile
 from .web import render_web
+from .worker import ReaderWorker
 
 __all__ = ["Renderer", "RENDERERS", "render_query_text"]
 
@@ -67,6 +68,7 @@ class Renderer:
     def __init__(self, settings: RenderSettings | None = None, chromium: str | None = None):
         self.settings = settings or RenderSettings()
         self.browser = Browser(self.settings, chromium)
+        self.worker = ReaderWorker(getattr(self.settings, "reader_memory_mb", 2048))
         self._limit = self.settings.render_timeout_s
 
     def __enter__(self) -> "Renderer":
@@ -76,8 +78,9 @@ class Renderer:
         self.close()
 
     def close(self) -> None:
-        """Close the browser, if one was started."""
+        """Close the browser and the readers' process, if they were started."""
         self.browser.close()
+        self.worker.close()
 
     def render(self, source: str) -> RenderResult:
         """Render one source. Never raises for a bad source: failures come back as result.error (one
@@ -103,7 +106,7 @@ class Renderer:
         else:
             result.content_hash = content_hash(source)
         for attempt in (1, 2):
-            job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser)
+            job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser, worker=self.worker)
             try:
                 self._run(job)
             except ChromiumNotFound:

@@ -123,7 +123,7 @@ def render_table(job: Job) -> None:
     per_tile = max(1, s.tile_height // _MIN_ROW_PX)
     max_cols = max(8, s.max_tiles * 24)
     limit_rows = max(1, s.max_tiles * per_tile)
-    sheets = read_table(job.source, limit_rows, max_cols, job.warnings, job.deadline)
+    sheets = job.read("read_table", job.source, limit_rows, max_cols, job.deadline)
     name = os.path.basename(job.source)
     part = 0
     for sheet in sheets:
