@@ -62,24 +62,9 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-GELU_CHUNK = 1 << 16  # elements per pass: a chunk's temporaries stay in cache (2.3x faster at 768x1536)
-
-
 def _gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, chunk by chunk: its dozen elementwise passes over a whole FFN activation
-    missed the cache and cost more than the FFN's matmul; per chunk the result is bit-identical."""
-    if x.size <= GELU_CHUNK:
-        return _gelu_block(x)
-    flat = x.reshape(-1)
-    out = np.empty_like(flat)
-    for i in range(0, flat.size, GELU_CHUNK):
-        out[i : i + GELU_CHUNK] = _gelu_block(flat[i : i + GELU_CHUNK])
-    return out.reshape(x.shape)
-
-
-def _gelu_block(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU: erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), since numpy has no erf
-    and scipy would cost an import."""
+    """Exact (erf) GELU, in place: erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), since numpy
+    has no erf and scipy would cost an import."""
     a = np.abs(x)
     a *= np.float32(1 / math.sqrt(2))
     t = a * np.float32(0.3275911)
@@ -165,15 +150,12 @@ class _NumpyBert:
             q *= scale
             kt = np.ascontiguousarray(qkv[:, :, 1].transpose(0, 2, 3, 1))
             v = np.ascontiguousarray(qkv[:, :, 2].transpose(0, 2, 1, 3))
-            ctx = np.empty((B, nh, L, hd), dtype=np.float32)
-            for b in range(B):  # one sequence's scores at a time stay in cache (the softmax's passes)
-                s = q[b] @ kt[b]
-                s += bias[b]
-                s -= s.max(-1, keepdims=True)
-                np.exp(s, out=s)
-                s /= s.sum(-1, keepdims=True)
-                np.matmul(s, v[b], out=ctx[b])
-            ctx = ctx.transpose(0, 2, 1, 3).reshape(B * L, H)
+            s = q @ kt
+            s += bias
+            s -= s.max(-1, keepdims=True)
+            np.exp(s, out=s)
+            s /= s.sum(-1, keepdims=True)
+            ctx = (s @ v).transpose(0, 2, 1, 3).reshape(B * L, H)
             h = ctx @ o_w
             h += o_b
             h += x
