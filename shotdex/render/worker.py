@@ -4,8 +4,8 @@ The watchdog can kill Chromium but not a Python loop or a C call inside openpyxl
 yaml. Table readers and chart specs therefore run in one long-lived child process (started on first
 need, one per Renderer): its address space is capped with RLIMIT_AS (a reader that wants more gets
 MemoryError there, not here), and a call that passes its deadline gets the child killed and replaced.
-Either way the source fails with one line and the run goes on. The child dies with its parent
-(PR_SET_PDEATHSIG, and end of input on its pipe).
+Either way the source fails with one line and the run goes on. The child dies with its parent (end
+of input on its pipe, or a watch on its parent's pid).
 
 Requests and replies are pickles over the child's stdin/stdout; only shotdex's own code is unpickled
 on either side (the child is started from this module, the replies are plain data built here).
@@ -138,12 +138,19 @@ class ReaderWorker:
 def _serve(memory_mb: int) -> None:
     import resource
 
-    try:  # die with the parent, whatever kills it
-        import ctypes
+    # Die with the parent, whatever kills it: end of input on stdin ends the loop below, and this
+    # thread ends a child that is busy reading. (Not PR_SET_PDEATHSIG: it fires when the *thread* that
+    # started the child ends, and a Renderer may outlive the thread that first used it.)
+    import threading
 
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - not Linux: end of input on stdin still ends the loop
-        pass
+    parent = os.getppid()
+
+    def orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=orphaned, daemon=True).start()
     limit = memory_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
