@@ -306,6 +306,10 @@ def build(root: Path, *, big: bool = True) -> list[Case]:
     add("tables/utf16-nobom.tsv", UTF16_TABLE.encode("utf-16-le"), "UTF-16 LE TSV without BOM", "ok")
     struct_parquet(root / "tables/struct.parquet")
     cases.append(Case("tables/struct.parquet", "Parquet with struct of timestamp, decimal, binary", "ok"))
+    add("charts/image-mark.vl.json", '{"data": {"values": [{"u": "file:///etc/secret.png", "a": 1}]},'
+        ' "mark": {"type": "image", "width": 60, "height": 60},'
+        ' "encoding": {"x": {"field": "a", "type": "quantitative"}, "url": {"field": "u"}}}',
+        "Vega-Lite image mark naming file:///etc/secret.png", "fail", "sealed")
     add("charts/laughs.chart.yaml", billion_laughs_yaml(), "1 KB chart spec of YAML aliases (billion laughs)",
         "fail", "alias")
     if big:
