@@ -72,6 +72,7 @@ def render(
     max_tiles: Optional[int] = MaxTilesOpt,
     quiet: bool = QuietOpt,
     verbose: bool = VerboseOpt,
+    follow_links: bool = typer.Option(False, "--follow-links", help="Follow symbolic links that lead outside the paths given."),
 ) -> None:
     """Render sources into screenshot tiles (PNG) plus manifest.jsonl."""
     import time
@@ -80,7 +81,8 @@ def render(
     from .render import RenderSettings
     from .render.export import render_to_dir
 
-    s = _settings(js=js or None, tile_width=tile_width, tile_height=tile_height, max_tiles=max_tiles)
+    s = _settings(js=js or None, tile_width=tile_width, tile_height=tile_height, max_tiles=max_tiles,
+                  follow_links=follow_links or None)
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="'--out'")
     sources = check_sources(sources)
@@ -125,6 +127,7 @@ def index(
     js: bool = typer.Option(False, "--js", help="Run page JavaScript (with a time limit)."),
     allow_private: bool = typer.Option(False, "--allow-private", help="Let URL sources redirect to private/loopback addresses."),
     max_tiles: Optional[int] = MaxTilesOpt,
+    follow_links: bool = typer.Option(False, "--follow-links", help="Follow symbolic links that lead outside the paths given."),
     as_json: bool = JsonOpt,
     quiet: bool = QuietOpt,
     verbose: bool = VerboseOpt,
@@ -135,7 +138,8 @@ def index(
 
     from .index import open_index
 
-    s = _settings(db=db, model=model, js=js or None, allow_private=allow_private or None, max_tiles=max_tiles)
+    s = _settings(db=db, model=model, js=js or None, allow_private=allow_private or None, max_tiles=max_tiles,
+                  follow_links=follow_links or None)
     bar = progress_bar("index", quiet)
     state = {"task": None, "t0": None, "t": time.perf_counter(), "done": 0, "tiles": 0}
 

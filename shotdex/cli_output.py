@@ -69,18 +69,19 @@ def short(source: str) -> str:
 def print_report(failed, warnings=(), ignored=(), *, quiet: bool = False, verbose: bool = False) -> None:
     """One line per problem on stderr: ignored entries worth naming (all of them with -v), warnings
     (the tile cap's says how to lift it), failures (always, even with -q)."""
-    from .render.discover import BENIGN_SKIPS
+    from .render.discover import BENIGN_SKIPS, shown
 
+    # names escaped (a newline or a non-UTF-8 byte in a file name): one line per source, always
     if not quiet:
         for src, why in ignored:
             if verbose or why not in BENIGN_SKIPS:
-                err(f"ignored: {src}: {why}")
+                err(f"ignored: {shown(src)}: {shown(why, backslashes=False)}")
         for src, why in warnings:
             if "max_tiles=" in why and "stopped at" in why:
                 why = f"{why} ({CAP_HINT})"
-            err(f"warning: {src}: {why}")
+            err(f"warning: {shown(src)}: {shown(why, backslashes=False)}")
     for src, why in failed:
-        err(f"failed: {src}: {why}")
+        err(f"failed: {shown(src)}: {shown(why, backslashes=False)}")
 
 
 def print_hits(hits, where_at) -> None:

@@ -39,6 +39,8 @@ class Settings:
     chromium: str | None = None
     allow_private: bool = False
     chromium_sandbox: bool | None = None  # None: Chromium's sandbox on, except as root (where it cannot run)
+    follow_links: bool = False  # follow symbolic links whose target lies outside the paths given
+    reader_memory_mb: int = 2048  # memory cap (MB) of the child process running table/spec readers
     # embedding
     device: str | None = None  # None: cuda, then mps, then cpu
     ocr_workers: int = 0  # 0: one per core

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Case", "build", "encrypted_pdf", "simple_pdf", "png_bytes", "WEIRD_NAME"]
+__all__ = ["Case", "build", "encrypted_pdf", "simple_pdf", "png_bytes", "png_text_bomb", "struct_parquet", "UTF16_TABLE", "xlsx_bomb", "billion_laughs_yaml", "WEIRD_NAME"]
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIRD_NAME = "it's a \"quoted\" name — ünïcødé 日本語 notes.md"
@@ -51,6 +51,30 @@ def png_bytes(width: int, height: int, *, rows: bool = True) -> bytes:
         parts.append(comp.flush())
         idat = b"".join(parts)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def png_text_bomb(mb: int = 64) -> bytes:
+    """A small valid PNG with a zTXt chunk that inflates to `mb` MB (PIL refuses it past MAX_TEXT_CHUNK)."""
+    ztxt = b"Comment\0\0" + zlib.compress(b"A" * (mb << 20), 9)
+    head = png_bytes(64, 64)
+    return head[:-12] + _chunk(b"zTXt", ztxt) + head[-12:]
+
+
+def struct_parquet(path: Path) -> None:
+    """Valid Parquet whose struct column holds a timestamp, a decimal and bytes, plus a binary column."""
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kind = pa.struct([("when", pa.timestamp("us")), ("price", pa.decimal128(10, 2)), ("blob", pa.binary())])
+    info = pa.array([{"when": datetime.datetime(2024, 5, 1, 12, 30), "price": decimal.Decimal("12.50"),
+                      "blob": b"\x00\x01\x02"}, {"when": None, "price": None, "blob": None}], type=kind)
+    pq.write_table(pa.table({"item": ["kettle", "teapot"], "info": info, "raw": [b"\xff\xfe", b"x"]}), path)
+
+
+UTF16_TABLE = "city\tpopulation\nTromsø\t77000\nBodø\t53000\n"
 
 
 def _rc4(key: bytes, data: bytes) -> bytes:
@@ -137,6 +161,66 @@ def _wide(path: Path, cols: int = 2000, rows: int = 20) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+_XLSX_HEAD = {
+    "[Content_Types].xml": '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+    '</Types>',
+    "_rels/.rels": '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+    '</Relationships>',
+    "xl/workbook.xml": '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+    '<sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>',
+    "xl/_rels/workbook.xml.rels": '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+    '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+    '</Relationships>',
+}
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+
+
+def _stream(zf, name: str, head: str, unit: str, repeat: int, tail: str) -> None:
+    block = (unit * max(1, (1 << 20) // len(unit))).encode()
+    with zf.open(name, "w", force_zip64=True) as f:
+        f.write(head.encode())
+        for _ in range(max(1, repeat * len(unit) // len(block))):
+            f.write(block)
+        f.write(tail.encode())
+
+
+def xlsx_bomb(path: Path, *, inflated_mb: int = 1100, part: str = "sheet") -> None:
+    """A valid workbook whose sheet XML (part='sheet') or shared strings (part='strings') inflate to
+    about inflated_mb MB from a file of a few MB (deflate's ~1000:1 on repeated XML)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name, text in _XLSX_HEAD.items():
+            zf.writestr(name, text)
+        if part == "sheet":
+            unit = '<row><c t="inlineStr"><is><t>bomb</t></is></c><c><v>1</v></c></row>'
+            _stream(zf, "xl/worksheets/sheet1.xml", f'<?xml version="1.0"?><worksheet {_NS}><sheetData>',
+                    unit, inflated_mb * (1 << 20) // len(unit), "</sheetData></worksheet>")
+            zf.writestr("xl/sharedStrings.xml", f'<?xml version="1.0"?><sst {_NS} count="0" uniqueCount="0"></sst>')
+        else:
+            zf.writestr("xl/worksheets/sheet1.xml", f'<?xml version="1.0"?><worksheet {_NS}><sheetData>'
+                        '<row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>')
+            unit = "<si><t>laugh</t></si>"
+            _stream(zf, "xl/sharedStrings.xml", f'<?xml version="1.0"?><sst {_NS}>', unit,
+                    inflated_mb * (1 << 20) // len(unit), "</sst>")
+
+
+def billion_laughs_yaml(levels: int = 9) -> str:
+    """A ~1 KB .chart.yaml whose aliases expand to 9**levels strings."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]")
+    return "\n".join(lines + [f"data: *l{levels}", "mark: bar", "x: a", "y: b", ""])
+
+
 # ----------------------------------------------------------------------------- the corpus
 EMPTY_KINDS = [".txt", ".md", ".py", ".csv", ".tsv", ".xlsx", ".json", ".parquet", ".html", ".pdf",
                ".png", ".jpg", ".svg", ".vl.json", ".chart.yaml"]
@@ -217,6 +301,26 @@ def build(root: Path, *, big: bool = True) -> list[Case]:
         "folder named folder.csv (walked, its file indexed)", "ok")
     add(f"weird dir ü/{WEIRD_NAME}", "# Weird name\n\nThe pelican counted seventeen herring.\n",
         "path with spaces, quotes and non-ASCII", "ok")
+    # issue 9: formats that broke, and bombs
+    add("tables/utf16-bom.csv", UTF16_TABLE.encode("utf-16"), "UTF-16 CSV with BOM (Excel's Unicode Text)", "ok")
+    add("tables/utf16-nobom.tsv", UTF16_TABLE.encode("utf-16-le"), "UTF-16 LE TSV without BOM", "ok")
+    struct_parquet(root / "tables/struct.parquet")
+    cases.append(Case("tables/struct.parquet", "Parquet with struct of timestamp, decimal, binary", "ok"))
+    add("charts/image-mark.vl.json", '{"data": {"values": [{"u": "file:///etc/secret.png", "a": 1}]},'
+        ' "mark": {"type": "image", "width": 60, "height": 60},'
+        ' "encoding": {"x": {"field": "a", "type": "quantitative"}, "url": {"field": "u"}}}',
+        "Vega-Lite image mark naming file:///etc/secret.png", "fail", "sealed")
+    add("charts/laughs.chart.yaml", billion_laughs_yaml(), "1 KB chart spec of YAML aliases (billion laughs)",
+        "fail", "alias")
+    if big:
+        xlsx_bomb(root / "tables/sheet-bomb.xlsx", inflated_mb=1100)
+        cases.append(Case("tables/sheet-bomb.xlsx", "XLSX whose sheet XML inflates to 1.1 GB (4 MB file)", "fail",
+                          "bomb"))
+    xlsx_bomb(root / "tables/strings-bomb.xlsx", inflated_mb=600, part="strings")
+    cases.append(Case("tables/strings-bomb.xlsx", "XLSX whose shared strings inflate to 600 MB (1.5 MB file)",
+                      "fail", "bomb"))
+    add("tables/deep.json", "[" * 100_000 + "]" * 100_000, "JSON nested 100,000 deep", "fail", "nested")
+    add("images/text-chunk.png", png_text_bomb(), "PNG with a zTXt chunk inflating to 64 MB", "fail", "text chunk")
     add("good/table.csv", "fruit,price\napple,3\npear,4\n", "a good CSV", "ok")
     add("good/pages.pdf", simple_pdf("Hello from a small PDF"), "a good one-page PDF", "ok")
     return cases

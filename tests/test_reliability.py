@@ -500,3 +500,206 @@ def test_searches_during_a_1000_source_run_never_fail_nor_see_a_half_replaced_so
         for src, vs in versions.items():
             assert vs in ({"old"}, {"new"}), (src, vs)
     assert any(any(tid in new_ids for _, tid in r["ids"]) for r in results)
+
+
+# ------------------------------------------------------------------------------- bombs (issue 9)
+_MEASURED = (
+    "import json, os, resource, signal, subprocess, sys, time\n"
+    "t = time.perf_counter()\n"
+    "p = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)\n"
+    "try:\n"
+    "    out, err = p.communicate(timeout=float(sys.argv[1]))\n"
+    "except subprocess.TimeoutExpired:\n"
+    "    os.killpg(p.pid, signal.SIGKILL)\n"
+    "    out, err = p.communicate()\n"
+    "took = time.perf_counter() - t\n"
+    "print(json.dumps([p.returncode, took, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, err, out]))\n"
+)
+
+
+def run_measured(*args, env=None, limit_s: float = 60) -> tuple[int, float, float, str]:
+    """`shotdex ARGS` in a fresh intermediate process: (exit code, seconds, peak RSS in MB of the
+    largest process of the run, stderr). Killed (process group) after limit_s."""
+    p = subprocess.run([sys.executable, "-c", _MEASURED, str(limit_s), *SHOTDEX_CMD, *map(str, args)],
+                       capture_output=True, text=True, env=cli_env(env), cwd=badcorpus.ROOT, timeout=limit_s + 60)
+    rc, took, peak_mb, err, _ = json.loads(p.stdout)
+    return rc, took, peak_mb, err
+
+
+SHOTDEX_CMD = [sys.executable, "-m", "shotdex.cli"]
+BOMBS = {
+    "yaml-billion-laughs": ("laughs.chart.yaml", lambda p: p.write_text(badcorpus.billion_laughs_yaml()), "alias"),
+    "xlsx-sheet-1.1GB": ("sheet-bomb.xlsx", lambda p: badcorpus.xlsx_bomb(p, inflated_mb=1100), "bomb"),
+    "xlsx-shared-strings": ("strings-bomb.xlsx", lambda p: badcorpus.xlsx_bomb(p, inflated_mb=600, part="strings"),
+                            "bomb"),
+    "json-nested-100k": ("deep.json", lambda p: p.write_text("[" * 100_000 + "]" * 100_000), "nested"),
+    "png-text-chunk": ("text-chunk.png", lambda p: p.write_bytes(badcorpus.png_text_bomb()), "text chunk"),
+}
+
+
+@pytest.mark.parametrize("bomb", list(BOMBS))
+def test_bombs_fail_in_bounded_time_and_memory_and_the_run_goes_on(tmp_path, bomb):
+    """Each bomb: one 'failed:' line naming the file and what is wrong in words, in < 30 s and < 1 GB
+    peak for the whole run (largest process), and the good file beside it is rendered."""
+    name, make, word = BOMBS[bomb]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make(folder / name)
+    (folder / "good.md").write_text("# Good note\n\nStill rendered after the bomb.\n")
+    rc, took, peak_mb, err = run_measured("render", folder, "--out", tmp_path / "out", limit_s=90)
+    assert took < 30, f"{bomb}: {took:.0f} s"
+    assert peak_mb < 1024, f"{bomb}: peak {peak_mb:.0f} MB"
+    assert rc == 1, err
+    _no_traceback(err)
+    lines = _lines(err)
+    assert len(lines) == 1 and lines[0].startswith(f"shotdex: failed: {folder / name}: "), lines
+    assert word in lines[0].lower() and "Error" not in lines[0], lines
+    manifest = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["source"] for ln in manifest] == [str(folder / "good.md")]
+
+
+def test_search_during_the_first_seconds_of_a_fresh_index_sees_an_empty_index(tmp_path):
+    """A search started while a fresh `shotdex index` holds the writer lock but has not written the
+    index's metadata yet waits for it and answers (exit 0), instead of 'no index at ...' (exit 2)."""
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    for i in range(30):
+        (corpus / f"note{i}.md").write_text(f"# Note {i}\n\nThe lighthouse keeper counted {i} gulls.\n")
+    db = tmp_path / "db"
+    writer = start_cli("index", corpus, "--db", db, env=TOY)
+    try:
+        deadline = time.monotonic() + 60
+        while not (db / ".write.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (db / ".write.lock").exists(), "the writer never took its lock"
+        early = not (db / "shotdex.json").exists()
+        p = run_cli("search", "lighthouse gulls", "--db", db, "--json", env=TOY, timeout=120)
+        assert early, "the writer wrote its metadata before the search started: nothing was tested"
+        assert p.returncode == 0, p.stderr
+        assert "no index" not in p.stderr
+        writer.wait(timeout=300)
+        assert writer.returncode == 0
+    finally:
+        kill_group(writer.pid)
+        writer.wait()
+
+
+def test_snippets_do_not_depend_on_the_hash_seed():
+    """Equal-length query words found far apart: the snippet is the same under every PYTHONHASHSEED."""
+    text = "alpha " + "filler words here " * 40 + "omega " + "more filler " * 40
+    code = f"from shotdex.index.search import snippet; print(snippet({text!r}, 'omega alpha zebra'))"
+    seen = set()
+    for seed in range(12):
+        env = dict(cli_env(), PYTHONHASHSEED=str(seed))
+        seen.add(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                                cwd=badcorpus.ROOT, check=True).stdout)
+    assert len(seen) == 1, seen
+
+
+def test_names_with_bytes_that_are_not_utf8_or_with_newlines_keep_the_run_going(tmp_path):
+    """A file named b'caf\\xe9-menu.md' gets one escaped 'skipped' line (every run, no traceback); a bad
+    file with a newline in its name gets one escaped 'failed' line; the other sources are indexed,
+    including one with a newline in its name."""
+    corpus = tmp_path / "names"
+    corpus.mkdir()
+    with open(os.path.join(os.fsencode(corpus), b"caf\xe9-menu.md"), "wb") as f:
+        f.write(b"# Menu\n\ncroissant and coffee\n")
+    (corpus / "bad\nname.csv").write_bytes(os.urandom(2048) + b"\0")
+    (corpus / "new\nline.md").write_text("# Two-line name\n\nthe otter slept on the pier\n")
+    (corpus / "good.md").write_text("# Good\n\nthe heron waited by the weir\n")
+    db = tmp_path / "db"
+    for _ in range(2):
+        p = run_cli("index", corpus, "--db", db, env=TOY)
+        assert p.returncode == 1, p.stderr
+        _no_traceback(p.stderr)
+        lines = _lines(p.stderr)
+        bad = [ln for ln in lines if f"{corpus}/caf\\xe9-menu.md: " in ln]
+        assert len(bad) == 1 and bad[0].startswith("shotdex: ignored: ") and "utf-8" in bad[0].lower(), lines
+        nl = [ln for ln in lines if f"{corpus}/bad\\nname.csv: " in ln]
+        assert len(nl) == 1 and nl[0].startswith("shotdex: failed: "), lines
+        assert len(lines) == 2, lines
+        rows = source_rows(db)
+        assert rows[str(corpus / "good.md")]["status"] == "indexed"
+        assert rows[str(corpus / "new\nline.md")]["status"] == "indexed"
+
+
+def test_utf16_tables_and_parquet_structs_render_their_values(tmp_path):
+    """UTF-16 CSV/TSV (with and without BOM) are read as text, and Parquet structs holding a timestamp,
+    a decimal and bytes are shown: the values appear in the tiles' text."""
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    (folder / "bom.csv").write_bytes(badcorpus.UTF16_TABLE.encode("utf-16"))
+    (folder / "nobom.tsv").write_bytes(badcorpus.UTF16_TABLE.encode("utf-16-le"))
+    (folder / "be.csv").write_bytes(badcorpus.UTF16_TABLE.encode("utf-16-be"))
+    badcorpus.struct_parquet(folder / "struct.parquet")
+    p = run_cli("render", folder, "--out", tmp_path / "out", "--json")
+    assert p.returncode == 0, p.stderr
+    texts = {Path(t["source"]).name: t["text"] for t in map(json.loads, p.stdout.splitlines())}
+    for name in ("bom.csv", "nobom.tsv", "be.csv"):
+        assert "Tromsø 77000 Bodø 53000" in texts[name], texts[name]
+        assert "city population" in texts[name]
+    assert '"when":"2024-05-01T12:30:00","price":"12.50","blob":"<3 bytes: 00 01 02>"' in texts["struct.parquet"]
+    assert "<2 bytes: ff fe>" in texts["struct.parquet"]
+
+
+_LEPTONICA = r"""
+import ctypes, glob, os, sys
+import tesserocr
+from shotdex.embed.ocr import OcrPool
+from PIL import Image
+pool = OcrPool(workers=1, engine="api")
+pool.read([Image.new("RGB", (200, 60), "white")])
+libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(tesserocr.__file__)), "tesserocr.libs", "liblept*"))
+lib = ctypes.CDLL(libs[0])
+lib.pixScanForForeground.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+lib.boxClipToRectangle.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+lib.boxClipToRectangle.restype = ctypes.c_void_p
+lib.pixScanForForeground(None, None, 0, None)  # what Tesseract hits on odd tiles: Leptonica complains
+lib.boxClipToRectangle(None, 10, 10)
+print("ran")
+"""
+
+
+def test_leptonica_prints_nothing_on_stderr():
+    """Leptonica's own 'Error in pixScanForForeground' / 'boxClipToRectangle' lines (written to fd 2
+    from inside Tesseract) are switched off once the reader's OCR engine is up."""
+    from shotdex.embed.ocr import choose_engine
+
+    if choose_engine() != "api":
+        pytest.skip("tesserocr not installed: the tesseract program's stderr is captured anyway")
+    p = subprocess.run([sys.executable, "-c", _LEPTONICA], capture_output=True, text=True, env=cli_env(),
+                       cwd=badcorpus.ROOT, timeout=120)
+    assert p.stdout.strip() == "ran", p.stderr
+    assert p.stderr == "", p.stderr
+
+
+def _big_json(path: Path, mb: int = 100) -> None:
+    """A valid JSON table of ~mb MB of small records: under the size cap, so only the budget bounds it."""
+    record = '{"city":"Tromsø","population":77000,"note":"by the fjord"},'
+    block = record * ((1 << 20) // len(record) + 1)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("[")
+        for _ in range(mb):
+            f.write(block)
+        f.write(record[:-1] + "]")
+
+
+@pytest.mark.parametrize("limit", ["memory", "time"])
+def test_reader_budget_stops_a_python_reader_that_passes_every_check(tmp_path, limit):
+    """A 100 MB JSON table passes the format checks; its Python reader runs in the readers' child
+    process, which holds it to a memory cap (SHOTDEX_READER_MEMORY_MB) and a deadline (half of
+    SHOTDEX_RENDER_TIMEOUT_S): one line naming the limit, the file beside it rendered, the run bounded."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _big_json(folder / "big.json")
+    (folder / "good.md").write_text("# Good note\n\nStill rendered.\n")
+    env = {"SHOTDEX_READER_MEMORY_MB": "400"} if limit == "memory" else {"SHOTDEX_RENDER_TIMEOUT_S": "4"}
+    rc, took, peak_mb, err = run_measured("render", folder, "--out", tmp_path / "out", env=env, limit_s=90)
+    assert rc == 1, err
+    _no_traceback(err)
+    lines = _lines(err)
+    assert len(lines) == 1 and lines[0].startswith(f"shotdex: failed: {folder / 'big.json'}: "), lines
+    assert ("memory" if limit == "memory" else "too long") in lines[0], lines
+    assert took < 30 and peak_mb < 1024, (took, peak_mb)
+    manifest = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["source"] for ln in manifest] == [str(folder / "good.md")]

@@ -161,3 +161,130 @@ def test_explicit_url_page_cannot_load_from_another_origin(tmp_path, other):
         assert "blocked" in p.stderr  # the warning counts the refused requests
     finally:
         hub.close()
+
+
+def _png(path: Path, color: str) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (60, 60), color).save(path)
+
+
+def _image_spec(url: str, transform: bool = False) -> str:
+    import json
+
+    spec = {"data": {"values": [{"u": "" if transform else url, "a": 1}]},
+            "mark": {"type": "image", "width": 60, "height": 60},
+            "encoding": {"x": {"field": "a", "type": "quantitative"}, "url": {"field": "u"}}}
+    if transform:  # the URL exists only once an expression has run
+        spec["transform"] = [{"calculate": " + ".join(f"'{c}'" for c in url), "as": "u"}]
+    return json.dumps(spec)
+
+
+def _has_color(img, rgb, min_pixels: int = 100) -> bool:
+    return sum(1 for p in img.convert("RGB").getdata() if p == rgb) >= min_pixels
+
+
+def test_vega_lite_image_marks_stay_inside_the_spec_folder(tmp_path, server):
+    """Image marks naming file:///... outside the folder, a loopback http URL, or a URL computed by an
+    expression are refused with one line; the loopback server sees nothing and the outside image is
+    drawn nowhere; an image beside the spec is drawn (so the checks can fail)."""
+    from shotdex.index.indexer import decode_image
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _png(outside / "secret.png", "red")
+    charts = tmp_path / "charts"
+    charts.mkdir()
+    _png(charts / "ok.png", "blue")
+    specs = {
+        "file": _image_spec((outside / "secret.png").as_uri()),
+        "dotdot": _image_spec("../outside/secret.png"),
+        "http": _image_spec(f"{server.base}/x.png"),
+        "computed": _image_spec(f"{server.base}/computed.png", transform=True),
+        "ok": _image_spec("ok.png"),
+    }
+    for name, text in specs.items():
+        (charts / f"{name}.vl.json").write_text(text)
+    db = tmp_path / "db"
+    p = run_cli("index", charts, "--db", db, env=TOY, timeout=300)
+    time.sleep(0.3)
+    assert server.hits == [], server.hits
+    rows = source_rows(db)
+    for name in ("file", "dotdot", "http", "computed"):
+        row = rows[str(charts / f"{name}.vl.json")]
+        assert row["status"] == "failed" and "sealed" in row["reason"], row
+        assert p.stderr.count(f"failed: {charts / name}.vl.json: ") == 1, p.stderr
+    assert rows[str(charts / "ok.vl.json")]["status"] == "indexed"
+    images = {r["source"]: decode_image(r["image"]) for r in tile_rows(db, ("source", "image"))}
+    assert not any(_has_color(img, (255, 0, 0)) for img in images.values())
+    assert _has_color(images[str(charts / "ok.vl.json")], (0, 0, 255))
+
+
+def test_symlinks_out_of_the_given_folders_are_not_followed_unless_asked(tmp_path):
+    """A file link to a secret outside the folder and a folder link to an outside folder are skipped
+    (one line each, naming --follow-links); a link to a file inside the folder is followed; with
+    --follow-links both outside targets are indexed."""
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    (outside / "passwd.txt").write_text("TOPSECRET root:x:0:0 nologin bash\n")
+    (outside / "conf.md").write_text("# outside folder file\n")
+    home = tmp_path / "home"
+    (home / "sub").mkdir(parents=True)
+    (home / "sub" / "real.md").write_text("# inside note\n")
+    (home / "notes.txt").symlink_to(outside / "passwd.txt")
+    (home / "etc").symlink_to(outside)
+    (home / "data.csv").symlink_to(outside / "passwd.txt")
+    (home / "inner.md").symlink_to(home / "sub" / "real.md")
+    db = tmp_path / "db"
+    p = run_cli("index", home, "--db", db, env=TOY)
+    assert p.returncode == 0, p.stderr
+    rows = source_rows(db)
+    assert sorted(rows) == sorted([str(home / "sub" / "real.md"), str(home / "inner.md")]), rows
+    for link in ("notes.txt", "etc", "data.csv"):
+        line = [ln for ln in p.stderr.splitlines() if f"{home / link}:" in ln]
+        assert len(line) == 1 and line[0].startswith("shotdex: ignored: ") and "--follow-links" in line[0], p.stderr
+    texts = " ".join(r["true_text"] for r in tile_rows(db, ("true_text",)))
+    assert "TOPSECRET" not in texts and "outside folder" not in texts
+    p = run_cli("index", home, "--db", db, "--follow-links", env=TOY)
+    assert p.returncode == 0, p.stderr
+    rows = source_rows(db)
+    assert {str(home / "notes.txt"), str(home / "etc" / "conf.md"), str(home / "data.csv")} <= set(rows)
+    assert "TOPSECRET" in " ".join(r["true_text"] for r in tile_rows(db, ("true_text",)))
+
+
+def test_webrtc_sends_no_udp_with_js(tmp_path):
+    """With --js, a page asking WebRTC for STUN and TURN candidates at a UDP listener on 127.0.0.1
+    (started here) gets nothing out: the listener receives zero datagrams."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    port = sock.getsockname()[1]
+    try:
+        page = tmp_path / "rtc" / "rtc.html"
+        page.parent.mkdir()
+        page.write_text(f"""<!DOCTYPE html><html><body><p>webrtc page</p><script>
+for (const servers of [[{{urls: "stun:127.0.0.1:{port}"}}],
+                       [{{urls: "turn:127.0.0.1:{port}?transport=udp", username: "u", credential: "p"}}]]) {{
+  try {{
+    const pc = new RTCPeerConnection({{iceServers: servers, iceTransportPolicy: "all"}});
+    pc.createDataChannel("x");
+    pc.createOffer().then(o => pc.setLocalDescription(o)).catch(() => 0);
+  }} catch (e) {{ document.body.append(" no webrtc"); }}
+}}
+</script></body></html>""")
+        # a generous JS time limit: ICE gathering runs while the page waits for its load budget
+        p = run_cli("index", page.parent, "--db", tmp_path / "db", "--js", env=dict(TOY, SHOTDEX_JS_TIMEOUT_S="3"))
+        assert p.returncode == 0, p.stderr
+        datagrams = []
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                datagrams.append(sock.recvfrom(2048))
+            except socket.timeout:
+                pass
+        assert datagrams == [], f"{len(datagrams)} UDP datagrams reached 127.0.0.1:{port}"
+        assert "webrtc page" in " ".join(r["true_text"] for r in tile_rows(tmp_path / "db", ("true_text",)))
+    finally:
+        sock.close()

@@ -148,12 +148,33 @@ def _gray(image: "Image") -> "Image":
     return image.convert("L")
 
 
+def silence_leptonica(module) -> bool:
+    """Turn off Leptonica's own messages ('Error in pixScanForForeground', 'boxClipToRectangle'), which
+    it writes straight to file descriptor 2 from inside Tesseract: shotdex's stderr carries only its
+    own 'shotdex: ' lines. True when the library was found."""
+    import ctypes
+    import glob
+
+    folder = os.path.dirname(os.path.dirname(os.path.abspath(module.__file__)))
+    names = glob.glob(os.path.join(folder, "tesserocr.libs", "libleptonica*.so*")) + glob.glob(
+        os.path.join(folder, "tesserocr.libs", "liblept*.so*")) + ["liblept.so.5", "libleptonica.so.6"]
+    for name in names:
+        try:
+            lib = ctypes.CDLL(name)
+            lib.setMsgSeverity(ctypes.c_int(6))  # L_SEVERITY_NONE
+            return True
+        except (OSError, AttributeError):
+            continue
+    return False
+
+
 class _ApiEngine:
     """tesserocr: one TessBaseAPI per thread, initialised once."""
 
     def __init__(self, tessdata: Path):
         import tesserocr
 
+        silence_leptonica(tesserocr)
         self._mod = tesserocr
         self._path = str(tessdata)
         self._local = threading.local()

@@ -133,7 +133,7 @@ def run_add(
     report = AddReport()
     rs = RenderSettings.from_settings(settings)
     paths = list(paths)
-    found = discover(paths)
+    found = discover(paths, follow_links=rs.follow_links)
     report.ignored = list(found.skipped)
     plan = _Plan(store, found.sources, rs.hash, report)
     if prune:

@@ -137,7 +137,7 @@ def snippet(text: str, query: str | None, width: int = 100) -> str:
     start = 0
     if query:
         lowered = flat.lower()
-        for word in sorted(set(_WORD.findall(query.lower())), key=len, reverse=True):
+        for word in sorted(set(_WORD.findall(query.lower())), key=lambda w: (-len(w), w)):
             if len(word) < 3:
                 continue
             pos = lowered.find(word)

@@ -217,6 +217,15 @@ class Store:
     # -- set-up ---------------------------------------------------------------------------------
     @property
     def exists(self) -> bool:
+        """True once shotdex.json is there. While another process holds the writer lock on a folder
+        without it (a fresh index being created: embedder loading, tables being made), wait for it
+        (at most CREATION_WAIT_S), so a search in a run's first seconds sees an empty index, not none."""
+        if self.meta is None:
+            self.meta = Meta.load(self.folder)
+            deadline = time.monotonic() + CREATION_WAIT_S
+            while self.meta is None and _being_created(self.folder) and time.monotonic() < deadline:
+                time.sleep(0.1)
+                self.meta = Meta.load(self.folder)
         return self.meta is not None
 
     def require(self) -> None:
@@ -450,6 +459,8 @@ class Store:
 
 def _with_positions(ix) -> bool:
     return bool((getattr(ix, "index_details", None) or {}).get("with_position"))
+
+
 def _mismatch(folder: Path, meta: Meta, model: str, fingerprint: str) -> ModelMismatch:
     """A ModelMismatch that shows what differs and suggests only what can work."""
     old, new = meta.fingerprint.split("|"), fingerprint.split("|")
@@ -468,6 +479,31 @@ def _mismatch(folder: Path, meta: Meta, model: str, fingerprint: str) -> ModelMi
     err = ModelMismatch(msg)
     err.hint = hint
     return err
+
+
+CREATION_WAIT_S = 60.0
+
+
+def _being_created(folder: Path) -> bool:
+    """Another process holds `.write.lock` (flock is per open file, so test with a fresh one)."""
+    import fcntl
+
+    path = folder / ".write.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if holder == str(os.getpid()):
+            return False  # our own writer
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def now() -> float:

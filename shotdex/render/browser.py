@@ -8,7 +8,8 @@ Sealing has three walls:
 2. Chromium's own resolver maps every host name to NOTFOUND, so anything that slipped past the route
    (pre-connects, DNS prefetch) cannot resolve; explicit URLs are fetched by Playwright, not Chromium.
 3. Background networking, sync, component updates, QUIC are off; service workers blocked; downloads
-   refused; pop-ups closed; dialogs dismissed.
+   refused; pop-ups closed; dialogs dismissed. WebRTC (which sends UDP past the route handler) may use
+   proxied UDP only (there is no proxy, so none), and its constructors are removed from every frame.
 """
 
 from __future__ import annotations
@@ -39,7 +40,17 @@ LAUNCH_FLAGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE shotdex.invalid",
     "--font-render-hinting=none",
     "--hide-scrollbars",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--enforce-webrtc-ip-permission-check",
 ]
+# Runs before any page script in every frame (when JavaScript is on at all).
+_NO_WEBRTC_JS = """(() => {
+  for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChannel", "RTCIceCandidate",
+                      "RTCSessionDescription", "RTCRtpSender", "RTCRtpReceiver", "RTCIceTransport"]) {
+    try { Object.defineProperty(window, name, {value: undefined, writable: false, configurable: false}); } catch (e) {}
+  }
+})();"""
 VIRTUAL_HOST = "shotdex.invalid"
 VIRTUAL_ORIGIN = f"https://{VIRTUAL_HOST}"
 _INSTALL_HINT = (
@@ -191,6 +202,7 @@ class Browser:
             reduced_motion="reduce",
         )
         self._context.set_default_timeout(s.render_timeout_s * 1000)
+        self._context.add_init_script(_NO_WEBRTC_JS)
         self._context.route("**/*", self._route)
         self._context.on("page", self._on_page)
         if hasattr(self._context, "route_web_socket"):

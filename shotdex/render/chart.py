@@ -2,12 +2,16 @@
 
 Vega-Lite data may be inline or a relative file inside the spec's own folder, which is read here and
 inlined; any other URL is refused ("rendering is sealed") and vl-convert is given no allowed base URL.
+vl-convert ignores that setting for image marks, so a spec is drawn as SVG first (which loads nothing),
+every image URL in that SVG (computed by expressions or not) is checked by the same rule and inlined,
+and only then is the SVG rasterised.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from urllib.parse import unquote, urlsplit
 
 from ..errors import RenderError, SealedError
@@ -16,7 +20,7 @@ from .images import load_image, tile_image
 from .style import document, esc
 from .tiling import Job, capture_page
 
-__all__ = ["render_chart", "inline_vega_data", "CHART_MARKS"]
+__all__ = ["render_chart", "inline_vega_data", "seal_svg_urls", "CHART_MARKS"]
 
 CHART_MARKS = ("bar", "line", "scatter", "pie", "area")
 _DATA_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".topojson": "topojson"}
@@ -32,6 +36,8 @@ def _load_json(job: Job) -> dict:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise RenderError(job.source, f"invalid JSON: {e}") from None
+    except RecursionError:
+        raise RenderError(job.source, "JSON is nested too deeply to read (over ~1,000 levels)") from None
 
 
 def _local_file(source: str, folder: str, url: str) -> str:
@@ -86,6 +92,56 @@ def _inline_one(source: str, data: dict, folder: str) -> dict:
     return new
 
 
+# vl-convert resolves relative URLs against this base; such a URL names a file beside the spec.
+_VEGA_BASE = "https://vega.github.io/vega-datasets/"
+_HREF = re.compile(r'\s(?:xlink:)?href="([^"]*)"')
+_IMAGE_TAG = re.compile(r"<image\b[^>]*>")
+_INLINE_IMAGES = ("data:image/png;", "data:image/jpeg;", "data:image/gif;", "data:image/webp;")
+_MAX_IMAGE_BYTES = 20_000_000
+
+
+def _image_data_uri(source: str, folder: str, url: str) -> str:
+    from base64 import b64encode
+
+    if url.startswith(_INLINE_IMAGES):
+        return url
+    rel = url[len(_VEGA_BASE):] if url.startswith(_VEGA_BASE) else url
+    parts = urlsplit(rel)
+    if parts.scheme or parts.netloc or rel.startswith("//") or os.path.isabs(unquote(parts.path)):
+        raise SealedError(source, f"image URL outside the spec's folder is not allowed: rendering is sealed ({url[:200]})")
+    folder = os.path.realpath(folder)
+    path = os.path.realpath(os.path.join(folder, unquote(parts.path)))
+    if os.path.commonpath([path, folder]) != folder:
+        raise SealedError(source, f"image outside the spec's folder is not allowed: rendering is sealed ({url[:200]})")
+    if not os.path.isfile(path):
+        raise RenderError(source, f"image file not found: {rel[:200]}")
+    if os.path.getsize(path) > _MAX_IMAGE_BYTES:
+        raise RenderError(source, f"image file larger than 20 MB: {rel[:200]}")
+    with open(path, "rb") as f:
+        data = f.read()
+    mime = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
+    kind = next((m for magic, m in mime.items() if data.startswith(magic)), None)
+    if kind is None:
+        raise RenderError(source, f"image file is not a PNG, JPEG or GIF: {rel[:200]}")
+    return f"data:{kind};base64,{b64encode(data).decode()}"
+
+
+def seal_svg_urls(source: str, svg: str, folder: str) -> str:
+    """Check every URL the drawn SVG names: image marks' files inside the spec's folder are inlined as
+    data: URIs; anything else (a scheme, an absolute path, '../') raises SealedError. Links (the href
+    channel) are dropped: a PNG cannot follow them. The result references nothing outside itself."""
+    from html import escape, unescape
+
+    def image(m: re.Match) -> str:
+        def href(h: re.Match) -> str:
+            return f' xlink:href="{escape(_image_data_uri(source, folder, unescape(h.group(1))))}"'
+
+        return _HREF.sub(href, m.group(0))
+
+    svg = _IMAGE_TAG.sub(image, svg)
+    return _HREF.sub(lambda h: h.group(0) if h.group(1).startswith(("#", *_INLINE_IMAGES)) else "", svg)
+
+
 def _title_text(spec: dict) -> str:
     words = []
     title = spec.get("title")
@@ -113,10 +169,15 @@ def _render_vega_lite(job: Job) -> None:
         raise RenderError(job.source, "Vega-Lite spec must be a JSON object")
     spec = inline_vega_data(job.source, spec, os.path.dirname(job.source))
     try:
-        png = vlc.vegalite_to_png(spec, scale=job.settings.device_scale, allowed_base_urls=[])
+        svg = vlc.vegalite_to_svg(spec, allowed_base_urls=[])
     except Exception as e:  # vl-convert raises ValueError with the Vega error text
         line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RenderError(job.source, f"Vega-Lite could not render: {line[:300]}") from None
+    svg = seal_svg_urls(job.source, svg, os.path.dirname(job.source))
+    try:
+        png = vlc.svg_to_png(svg, scale=job.settings.device_scale)
+    except Exception as e:  # noqa: BLE001 - resvg errors: one line
+        raise RenderError(job.source, f"Vega-Lite chart could not be drawn: {str(e)[:200]}") from None
     img = load_image(job.source, png, job.settings.max_image_pixels)
     tile_image(job, img, text=_title_text(spec))
 

@@ -20,22 +20,32 @@ import os
 from ..errors import RenderError, SealedError
 from .decode import read_text
 from .discover import suffix_of
-from .table_read import read_table
 
 __all__ = ["draw_chart_spec", "load_chart_spec", "MARKS"]
 
 MARKS = ("bar", "line", "scatter", "pie", "area")
 
 
+def _safe_yaml(source: str, text: str):
+    """yaml.safe_load, but a document with aliases (*name) is refused before it is built: a few
+    nested aliases expand a 1 KB file into gigabytes ('billion laughs'), and a chart spec needs none."""
+    import yaml
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise RenderError(source, f"chart spec uses YAML aliases (*{event.anchor}); they are not allowed "
+                                      "(a few nested ones can expand to gigabytes)")
+    return yaml.safe_load(text)
+
+
 def load_chart_spec(source: str, warnings: list[str]) -> dict:
     text, _ = read_text(source, warnings, 1_000_000)
     try:
-        if suffix_of(source) == ".chart.json":
-            spec = json.loads(text)
-        else:
-            import yaml
-
-            spec = yaml.safe_load(text)
+        spec = json.loads(text) if suffix_of(source) == ".chart.json" else _safe_yaml(source, text)
+    except RenderError:
+        raise
+    except RecursionError:
+        raise RenderError(source, "invalid chart spec: nested too deeply") from None
     except Exception as e:  # yaml.YAMLError / JSONDecodeError: one line either way
         raise RenderError(source, f"invalid chart spec: {str(e).splitlines()[0]}") from None
     if not isinstance(spec, dict):
@@ -43,7 +53,13 @@ def load_chart_spec(source: str, warnings: list[str]) -> dict:
     missing = [k for k in ("data", "mark", "x", "y") if not spec.get(k)]
     if missing:
         raise RenderError(source, f"chart spec lacks {', '.join(missing)}")
-    if spec["mark"] not in MARKS:
+    if not isinstance(spec["data"], str):
+        raise RenderError(source, "chart spec's data must be a file name")
+    for key in ("x", "y", "title", "xlabel", "ylabel", "mark"):
+        value = spec.get(key)
+        if value is not None and not isinstance(value, (str, int, float, list)):
+            raise RenderError(source, f"chart spec's {key} must be a name, not {type(value).__name__}")
+    if not isinstance(spec["mark"], str) or spec["mark"] not in MARKS:
         raise RenderError(source, f"unknown mark {spec['mark']!r}; use one of {', '.join(MARKS)}")
     return spec
 
@@ -55,8 +71,8 @@ def _number(value: str):
         return None
 
 
-def _columns(source: str, spec: dict, warnings: list[str]):
-    data = str(spec["data"])
+def _columns(source: str, spec: dict, read_table):
+    data = spec["data"]
     if "://" in data or data.startswith("//"):
         raise SealedError(source, f"remote data is not allowed: rendering is sealed ({data})")
     folder = os.path.realpath(os.path.dirname(source))
@@ -65,7 +81,7 @@ def _columns(source: str, spec: dict, warnings: list[str]):
         raise SealedError(source, f"data outside the spec's folder is not allowed: {data}")
     if not os.path.isfile(path):
         raise RenderError(source, f"data file not found: {data}")
-    sheet = read_table(path, 100_000, 1000, warnings)[0]
+    sheet = read_table(path)
     ys = spec["y"] if isinstance(spec["y"], list) else [spec["y"]]
     for col in [spec["x"], *ys]:
         if col not in sheet.header:
@@ -91,8 +107,8 @@ def draw_chart_spec(job):
     from matplotlib.figure import Figure
     from PIL import Image
 
-    spec = load_chart_spec(job.source, job.warnings)
-    xs, series = _columns(job.source, spec, job.warnings)
+    spec = job.read("chart_spec", job.source)
+    xs, series = _columns(job.source, spec, lambda path: job.read("read_table", path, 100_000, 1000, job.deadline)[0])
     s = job.settings
     dpi = 100 * s.device_scale
     with matplotlib.rc_context({"svg.hashsalt": "shotdex", "font.family": "DejaVu Sans",

@@ -1,4 +1,4 @@
-"""Reading text files safely: size limits, binary detection, UTF-8 / UTF-8-BOM / Latin-1.
+"""Reading text files safely: size limits, binary detection, UTF-8 / UTF-8-BOM / UTF-16 / Latin-1.
 
 Choice (documented in the README by the lead): invalid UTF-8 is not an error. A file that is not valid
 UTF-8 but looks like text is read as Latin-1 (what most non-UTF-8 files in the wild are) and the source
@@ -12,9 +12,26 @@ import os
 
 from ..errors import RenderError
 
-__all__ = ["read_text", "open_text", "check_not_binary", "sniff_encoding"]
+__all__ = ["read_text", "open_text", "check_not_binary", "sniff_encoding", "sniff_utf16"]
 
 _CONTROL = bytes(range(0, 32)).replace(b"\t", b"").replace(b"\n", b"").replace(b"\r", b"").replace(b"\f", b"")
+
+
+def sniff_utf16(sample: bytes) -> str | None:
+    """'utf-16' (with a BOM), 'utf-16-le' / 'utf-16-be' (without: Latin text leaves every other byte
+    NUL), or None. Excel's "Unicode Text" export is UTF-16 LE with a BOM."""
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not sample.startswith(codecs.BOM_UTF32_LE):
+        return "utf-16"
+    head = sample[:4096]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    zeros_even, zeros_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    if zeros_odd > 0.4 and zeros_even < 0.02:
+        return "utf-16-le"
+    if zeros_even > 0.4 and zeros_odd < 0.02:
+        return "utf-16-be"
+    return None
 
 
 def check_not_binary(source: str, sample: bytes) -> None:
@@ -56,6 +73,12 @@ def open_text(source: str, warnings: list[str], sample_size: int = 1 << 20):
             sample = f.read(sample_size)
     except OSError as e:
         raise RenderError(source, f"cannot read: {e.strerror or e}") from None
+    utf16 = sniff_utf16(sample)
+    if utf16 is not None:
+        text = sample[: len(sample) & ~1].decode(utf16, errors="replace")
+        if text.count("\ufffd") <= len(text) // 100:
+            check_not_binary(source, text.encode("utf-8", errors="replace"))
+            return open(source, encoding=utf16, errors="replace", newline="")
     check_not_binary(source, sample)
     enc, ok = sniff_encoding(sample, at_eof=size <= sample_size)
     if not ok:

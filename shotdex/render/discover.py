@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-__all__ = ["BENIGN_SKIPS", "KIND_BY_SUFFIX", "kind_of", "is_url", "suffix_of", "Discovery", "discover", "content_hash"]
+__all__ = ["BENIGN_SKIPS", "LINK_OUTSIDE", "BAD_NAME", "shown", "KIND_BY_SUFFIX", "kind_of", "is_url", "suffix_of", "Discovery", "discover", "content_hash"]
 
 # Longest endings first matter: '.vl.json' is a chart, '.json' a table. suffix_of() tries compound
 # endings before simple ones, so order here is documentation only.
@@ -103,15 +103,27 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") and name not in (".", "..")
 
 
-def discover(paths: Iterable[str]) -> Discovery:
+LINK_OUTSIDE = "symbolic link to outside the given folders; not followed (--follow-links follows it)"
+
+
+def _inside(real: str, roots: list[str]) -> bool:
+    return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def discover(paths: Iterable[str], follow_links: bool = False) -> Discovery:
     """Walk files and folders (recursively, sorted); pass URLs through.
 
     Skipped entries are counted with a reason: 'hidden', 'unknown ending', 'symlink loop',
-    'not found', 'unreadable'. Real paths of visited folders are tracked so symlink loops end.
-    Files named explicitly are kept even when hidden; hidden entries inside folders are skipped.
+    'not found', 'unreadable', LINK_OUTSIDE. Real paths of visited folders are tracked so symlink loops
+    end. Files named explicitly are kept even when hidden; hidden entries inside folders are skipped.
+    A symbolic link met inside a folder is followed only when its target lies under one of the paths
+    given (their real paths), unless follow_links; a path given explicitly is always followed.
     """
+    paths = [str(p) for p in paths]
     found = Discovery()
     seen_files: set[str] = set()
+    roots = None if follow_links else [
+        os.path.realpath(os.path.abspath(os.path.expanduser(p))) for p in paths if not is_url(p)]
     for raw in paths:
         raw = str(raw)
         if is_url(raw):
@@ -121,7 +133,7 @@ def discover(paths: Iterable[str]) -> Discovery:
             continue
         path = os.path.abspath(os.path.expanduser(raw))
         if os.path.isdir(path):
-            _walk(path, found, set(), seen_files)
+            _walk(path, found, set(), seen_files, roots)
         elif os.path.isfile(path):
             _add_file(path, found, seen_files)
         elif os.path.islink(path):
@@ -133,15 +145,50 @@ def discover(paths: Iterable[str]) -> Discovery:
     return found
 
 
+BAD_NAME = "file name is not valid UTF-8 (shown with \\x escapes); the index stores names as text: rename it to index it"
+
+
+def shown(name: str, backslashes: bool = True) -> str:
+    """A path as one printable line, losslessly: bytes that are not UTF-8 (surrogate escapes, as
+    os.listdir gives them) as \\xNN, control characters (a newline in a name) as \\n, \\t or \\xNN,
+    and (with backslashes) a backslash doubled, so the line reads back as exactly one name."""
+    out = []
+    for ch in name:
+        o = ord(ch)
+        if ch == "\\" and backslashes:
+            out.append("\\\\")
+        elif 0xDC80 <= o <= 0xDCFF:
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif o < 32 or o == 127 or 0xD800 <= o <= 0xDFFF:
+            out.append(f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _add_file(path: str, found: Discovery, seen: set[str]) -> None:
-    if kind_of(path) is None:
+    if not _utf8(path):
+        found.skipped.append((path, BAD_NAME))
+    elif kind_of(path) is None:
         found.skipped.append((path, "unknown ending"))
     elif path not in seen:
         seen.add(path)
         found.sources.append(path)
 
 
-def _walk(folder: str, found: Discovery, visiting: set[str], seen: set[str]) -> None:
+def _walk(folder: str, found: Discovery, visiting: set[str], seen: set[str], roots: list[str] | None) -> None:
     real = os.path.realpath(folder)
     if real in visiting:
         found.skipped.append((folder, "symlink loop"))
@@ -156,8 +203,13 @@ def _walk(folder: str, found: Discovery, visiting: set[str], seen: set[str]) -> 
         path = os.path.join(folder, name)
         if _hidden(name):
             found.skipped.append((path, "hidden"))
+        elif roots is not None and os.path.islink(path) and os.path.exists(path) \
+                and not _inside(os.path.realpath(path), roots):
+            found.skipped.append((path, LINK_OUTSIDE))
+        elif os.path.isdir(path) and not _utf8(name):
+            found.skipped.append((path, BAD_NAME.replace("file name", "folder name")))
         elif os.path.isdir(path):
-            _walk(path, found, visiting, seen)
+            _walk(path, found, visiting, seen, roots)
         elif os.path.isfile(path):
             _add_file(path, found, seen)
         elif os.path.islink(path):

@@ -56,7 +56,7 @@ def render_to_dir(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    found = discover([str(p) for p in paths])
+    found = discover([str(p) for p in paths], follow_links=bool(getattr(settings, "follow_links", False)))
     report = ExportReport(out=str(out), skipped=list(found.skipped))
     used: set[str] = set()
     total = len(found.sources)

@@ -21,6 +21,17 @@ def check_image_size(source: str, width: int, height: int, max_pixels: int) -> N
         )
 
 
+def _image_problem(e: Exception, fallback: str) -> str:
+    """What is wrong with the image, in words (PIL's messages name its internals)."""
+    text = str(e)
+    if "MAX_TEXT_CHUNK" in text or "Too much memory used in text chunks" in text:
+        return "image holds a text chunk (metadata) that inflates past 1 MB (a decompression bomb?); refused"
+    if "truncated" in text.lower():
+        return "image file is truncated"
+    first = text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
+    return f"{fallback}: {first}"
+
+
 def load_image(source: str, data: bytes | None, max_pixels: int):
     """Open an image file (or bytes), read its header size, refuse it if too big, then decode to RGB.
 
@@ -39,13 +50,13 @@ def load_image(source: str, data: bytes | None, max_pixels: int):
         raise RenderError(
             source, f"image is over max_image_pixels={max_pixels:,} (a decompression bomb?); refused before decoding"
         ) from None
-    except OSError as e:
-        raise RenderError(source, f"cannot read image: {e}") from None
+    except (OSError, ValueError) as e:
+        raise RenderError(source, _image_problem(e, "cannot read image")) from None
     check_image_size(source, img.width, img.height, max_pixels)
     try:
         img.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise RenderError(source, f"corrupt image data: {e}") from None
+        raise RenderError(source, _image_problem(e, "corrupt image data")) from None
     if img.mode in ("RGBA", "LA", "P", "PA"):
         rgba = img.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, "white")

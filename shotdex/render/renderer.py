@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from ..errors import ChromiumNotFound, ShotdexError, SourceError
 from .browser import Browser, BrowserGone
@@ -15,6 +16,7 @@ from .text import render_text
 from .tiling import Job, capture_page
 from .types import RenderResult, RenderSettings, Tile
 from .web import render_web
+from .worker import ReaderWorker
 
 __all__ = ["Renderer", "RENDERERS", "render_query_text"]
 
@@ -36,6 +38,21 @@ def _crashed(e: Exception) -> bool:
     return any(w in text for w in _CRASH_WORDS)
 
 
+# Python's own words for these name its internals; say what is wrong with the file instead.
+_IN_WORDS = {
+    RecursionError: "nested too deeply to read",
+    MemoryError: "too large to read into memory",
+    UnicodeError: "holds text in an encoding that could not be read",
+}
+
+
+def _in_words(e: Exception) -> str:
+    for kind, words in _IN_WORDS.items():
+        if isinstance(e, kind):
+            return words
+    return f"{type(e).__name__}: {_one_line(e)}"
+
+
 def _one_line(e: Exception) -> str:
     text = str(e).strip().splitlines()
     return text[0][:300] if text else type(e).__name__
@@ -51,6 +68,7 @@ class Renderer:
     def __init__(self, settings: RenderSettings | None = None, chromium: str | None = None):
         self.settings = settings or RenderSettings()
         self.browser = Browser(self.settings, chromium)
+        self.worker = ReaderWorker(getattr(self.settings, "reader_memory_mb", 2048))
         self._limit = self.settings.render_timeout_s
 
     def __enter__(self) -> "Renderer":
@@ -60,8 +78,9 @@ class Renderer:
         self.close()
 
     def close(self) -> None:
-        """Close the browser, if one was started."""
+        """Close the browser and the readers' process, if they were started."""
         self.browser.close()
+        self.worker.close()
 
     def render(self, source: str) -> RenderResult:
         """Render one source. Never raises for a bad source: failures come back as result.error (one
@@ -87,7 +106,7 @@ class Renderer:
         else:
             result.content_hash = content_hash(source)
         for attempt in (1, 2):
-            job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser)
+            job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser, worker=self.worker)
             try:
                 self._run(job)
             except ChromiumNotFound:
@@ -110,6 +129,9 @@ class Renderer:
         self._limit = limit
         self.browser.killed = False
         self.browser.seal()
+        # Readers that loop in Python stop themselves by half the limit, leaving Chromium the rest
+        # (the watchdog below can kill Chromium, not a Python loop).
+        job.deadline = time.monotonic() + limit / 2
         timer = self.browser.watchdog(limit)
         try:
             RENDERERS[job.kind](job)
@@ -139,7 +161,7 @@ class Renderer:
             return False
         if "Timeout" in type(e).__name__:
             self.browser.restart()
-        result.error = f"{type(e).__name__}: {_one_line(e)}"
+        result.error = _in_words(e)
         return False
 
     def render_html(self, html: str, source: str = "query", kind: str = "text") -> list[Tile]:

@@ -123,7 +123,7 @@ def render_table(job: Job) -> None:
     per_tile = max(1, s.tile_height // _MIN_ROW_PX)
     max_cols = max(8, s.max_tiles * 24)
     limit_rows = max(1, s.max_tiles * per_tile)
-    sheets = read_table(job.source, limit_rows, max_cols, job.warnings)
+    sheets = job.read("read_table", job.source, limit_rows, max_cols, job.deadline)
     name = os.path.basename(job.source)
     part = 0
     for sheet in sheets:
@@ -169,5 +169,7 @@ def _render_sheet(job: Job, sheet: Sheet, name: str, part: int) -> int:
         part += 1
     if shown_min < sheet.total_rows:
         where = f" of sheet {sheet.name!r}" if sheet.name else ""
-        job.warn(f"showing {shown_min} of {sheet.total_rows} rows{where}; {sheet.total_rows - shown_min} rows left out")
+        about = "" if sheet.exact else "about "
+        job.warn(f"showing {shown_min} of {about}{sheet.total_rows} rows{where}; "
+                 f"{about}{sheet.total_rows - shown_min} rows left out")
     return part

@@ -96,6 +96,19 @@ class Job:
     tiles: list[Tile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     capped: bool = False
+    deadline: float | None = None  # time.monotonic() by which Python-side reading must be done
+    worker: object | None = None  # a ReaderWorker: Python-side readers run there, under a budget
+
+    def read(self, task: str, source: str, *args):
+        """Run a reader task (worker.TASKS) under the time and memory budget; its warnings join the job's."""
+        from .worker import TASKS
+
+        if self.worker is None:
+            result, warnings = TASKS[task](source, *args)
+        else:
+            result, warnings = self.worker.call(task, source, *args, deadline=self.deadline)
+        self.warnings.extend(warnings)
+        return result
 
     @property
     def browser(self):

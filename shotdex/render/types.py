@@ -31,6 +31,8 @@ class RenderSettings:
     max_table_cells: int = 200_000
     allow_private: bool = False
     chromium_sandbox: bool | None = None  # None: on unless running as root
+    follow_links: bool = False  # follow symbolic links that lead outside the paths given
+    reader_memory_mb: int = 2048  # address-space cap of the process that runs the Python-side readers
 
     @classmethod
     def from_settings(cls, settings) -> "RenderSettings":
@@ -46,6 +48,8 @@ class RenderSettings:
         payload.pop("render_timeout_s")
         payload.pop("allow_private")
         payload.pop("chromium_sandbox")
+        payload.pop("follow_links")
+        payload.pop("reader_memory_mb")
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
