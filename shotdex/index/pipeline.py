@@ -50,6 +50,7 @@ class TileRow:
 
     job: SourceJob
     tile: "Tile"
+    attempt: int = 1  # the render attempt that made it (a crash makes the renderer start again)
     reading: tuple | None = None  # (text, words) from the read stage
     embedding: "TileEmbedding | None" = None
     image: bytes = b""  # the encoded screenshot (the tile's pixels are dropped once encoded)
@@ -95,8 +96,13 @@ class RenderStage:
 
         self.renderer = Renderer(render_settings, chromium=chromium)
 
-    def __call__(self, job: SourceJob) -> "RenderResult":
+    def __call__(self, job: SourceJob, on_tile=None) -> "RenderResult":
+        """Render a source. With on_tile(tile, attempt), its tiles are streamed to it as they are made
+        (see Renderer.render); a URL is never streamed: whether it changed is known from all its tiles."""
+        if on_tile is not None and job.size >= 0:
+            return self.renderer.render(job.source, on_tile=on_tile)
         res = self.renderer.render(job.source)
+        res.tile_count = len(res.tiles)
         if job.size < 0 and res.ok and res.tiles:
             # A URL's bytes are not known before it renders, so its hash is its tiles': a render that
             # draws the same tiles is unchanged (unchanged_url), neither embedded nor written again.

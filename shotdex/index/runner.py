@@ -4,9 +4,12 @@
     -> write (the calling thread)
 
 Every stage runs at once: the OCR workers never wait for a write, and the writer commits whatever
-sources are finished instead of waiting for a batch to fill. Memory is bounded by the queues: at most
-the tiles of the source being rendered, plus QUEUE_TILES tiles waiting to be read or embedded, plus the
-encoded tiles (WebP, ~50 KB each) of sources not yet committed.
+sources are finished instead of waiting for a batch to fill. Tiles are streamed from the renderer as
+they are made, so memory is bounded by the queues, not by the documents: at most QUEUE_TILES tiles
+waiting to be read and QUEUE_TILES waiting to be embedded (~2.4 MB each at 1024x768), one per OCR
+worker and one embed batch, plus the encoded tiles (lossless WebP, ~20-60 KB each) of sources not yet
+committed: a 2,000-page PDF is never held whole, its pages wait encoded for the last one and then go
+in one commit.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from .pipeline import EmbedStage, EncodeStage, ReadStage, RenderStage, SourceDone, SourceJob, TileRow, WriteStage
@@ -26,8 +30,16 @@ EMBED_BATCH = 16
 _DONE = object()
 
 
-class _Failed(Exception):
-    """A stage thread raised: carried to the calling thread, which raises the original."""
+class _Stopped(BaseException):
+    """Raised inside the renderer's tile callback when the run stops (a BaseException, so that the
+    renderer does not take it for a failure of the source)."""
+
+
+@dataclass(frozen=True)
+class _Check:
+    """Sent to the embed stage when a source is fully rendered: it may already hold all its tiles."""
+
+    key: int
 
 
 def run_local(
@@ -78,19 +90,29 @@ def run_local(
                 if stop.is_set():
                     return
                 current[0] = job.source
-                res = render(job)
-                if render.unchanged_url(job, res):
-                    write_q.put(SourceDone(job, res, unchanged=True))
-                    continue
-                tiles, res.tiles = (res.tiles if res.ok else []), []
-                if not tiles:
+                made = [0]
+
+                def stream(tile, attempt, job=job):
+                    made[0] += 1
+                    if not put(first_q, TileRow(job, tile, attempt)):
+                        raise _Stopped
+
+                try:
+                    res = render(job, stream)
+                    if render.unchanged_url(job, res):
+                        write_q.put(SourceDone(job, res, unchanged=True))
+                        continue
+                    tiles, res.tiles = res.tiles, []  # a source that was not streamed (a URL)
+                    for t in tiles:
+                        stream(t, res.attempt)
+                except _Stopped:
+                    return
+                if not made[0]:
                     write_q.put(SourceDone(job, res))
                     continue
                 with lock:
-                    expected[id(job)] = (job, res, len(tiles))
-                for t in tiles:
-                    if not put(first_q, TileRow(job, t)):
-                        return
+                    expected[id(job)] = (job, res, made[0])
+                put(embed_q, _Check(id(job)))  # its tiles may all be embedded already
         finally:
             render.close()  # Playwright's objects belong to the thread that made them
             put(first_q, _DONE)
@@ -116,6 +138,19 @@ def run_local(
 
     def do_embed():
         done_rows: dict[int, list[TileRow]] = {}
+
+        def complete(key: int) -> None:
+            with lock:
+                entry = expected.get(key)
+                if entry is None or len(done_rows.get(key, ())) < entry[2]:
+                    return
+                del expected[key]
+            job, res, _ = entry
+            rows = done_rows.pop(key, [])
+            # only the last attempt's tiles belong to the source, and none when it failed
+            keep = sorted((r for r in rows if r.attempt == res.attempt), key=lambda r: r.tile.tile) if res.ok else []
+            write_q.put(SourceDone(job, res, keep))
+
         finished = False
         while not finished and not stop.is_set():
             try:
@@ -127,21 +162,15 @@ def run_local(
                     batch.append(embed_q.get_nowait())
                 except queue.Empty:
                     break
-            if _DONE in batch:
-                finished = True
-                batch = [r for r in batch if r is not _DONE]
-            for row in encode_all(embed(batch)):
+            finished = _DONE in batch
+            checks = [b.key for b in batch if isinstance(b, _Check)]
+            rows = [b for b in batch if isinstance(b, TileRow)]
+            for row in encode_all(embed(rows)):
                 on_tile(row.job.source)
-                key = id(row.job)
-                rows = done_rows.setdefault(key, [])
-                rows.append(row)
-                with lock:
-                    job, res, n = expected[key]
-                if len(rows) == n:
-                    with lock:
-                        del expected[key]
-                    rows.sort(key=lambda r: (r.tile.page, r.tile.tile))
-                    write_q.put(SourceDone(job, res, done_rows.pop(key)))
+                done_rows.setdefault(id(row.job), []).append(row)
+                checks.append(id(row.job))
+            for key in dict.fromkeys(checks):
+                complete(key)
         write_q.put(_DONE)
 
     def encode_all(rows):

@@ -229,8 +229,8 @@ class Store:
         return self.meta is not None
 
     def require(self) -> None:
-        """Raise NoIndex unless an index is here: reading never creates one."""
-        if self.meta is None:
+        """Raise NoIndex unless an index is here (or is being made: see exists): reading never creates one."""
+        if not self.exists:
             raise NoIndex(self.folder)
 
     def make_folder(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 from ..errors import ChromiumNotFound, ShotdexError, SourceError
 from .browser import Browser, BrowserGone
@@ -82,9 +83,16 @@ class Renderer:
         self.browser.close()
         self.worker.close()
 
-    def render(self, source: str) -> RenderResult:
+    def render(self, source: str, on_tile: Callable[[Tile, int], None] | None = None) -> RenderResult:
         """Render one source. Never raises for a bad source: failures come back as result.error (one
-        line); warnings (e.g. the tile cap biting) name the source. Raises only ChromiumNotFound."""
+        line); warnings (e.g. the tile cap biting) name the source. Raises only ChromiumNotFound.
+
+        With on_tile, each tile goes to on_tile(tile, attempt) as soon as it is made instead of into
+        result.tiles (result.tile_count says how many were made): a long document is never held whole.
+        A source retried after a Chromium crash streams again with attempt 2; only the tiles of
+        result.attempt belong to the result, and none do when it failed. The time limit then bounds
+        the making of each tile (time spent inside on_tile, waiting for room downstream, is not
+        counted), so a long document that keeps making tiles is never cut short by it."""
         source = source if is_url(source) else os.path.abspath(source)
         kind = kind_of(source)
         result = RenderResult(source=source, kind=kind)
@@ -106,7 +114,9 @@ class Renderer:
         else:
             result.content_hash = content_hash(source)
         for attempt in (1, 2):
-            job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser, worker=self.worker)
+            job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser, worker=self.worker,
+                      sink=None if on_tile is None else self._sink(on_tile, attempt))
+            result.attempt = attempt
             try:
                 self._run(job)
             except ChromiumNotFound:
@@ -116,9 +126,19 @@ class Renderer:
                 if retry:
                     continue
                 return result
-            result.tiles, result.warnings = job.tiles, job.warnings
+            result.tiles, result.warnings, result.tile_count = job.tiles, job.warnings, job.count
             return result
         return result
+
+    def _sink(self, on_tile, attempt: int):
+        """on_tile with the watchdog stopped while it runs (it may wait for room downstream)."""
+        def sink(tile: Tile) -> None:
+            self._timer.cancel()
+            try:
+                on_tile(tile, attempt)
+            finally:
+                self._timer = self.browser.watchdog(self._limit)
+        return sink
 
     def _run(self, job: Job) -> None:
         s = self.settings
@@ -132,11 +152,11 @@ class Renderer:
         # Readers that loop in Python stop themselves by half the limit, leaving Chromium the rest
         # (the watchdog below can kill Chromium, not a Python loop).
         job.deadline = time.monotonic() + limit / 2
-        timer = self.browser.watchdog(limit)
+        self._timer = self.browser.watchdog(limit)
         try:
             RENDERERS[job.kind](job)
         finally:
-            timer.cancel()
+            self._timer.cancel()
         if self.browser.killed:
             raise BrowserGone(f"timed out after {limit:g} s")
 

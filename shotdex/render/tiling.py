@@ -96,6 +96,10 @@ class Job:
     tiles: list[Tile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     capped: bool = False
+    # Takes each tile as soon as it is made (then `tiles` stays empty): the caller streams a long
+    # document instead of holding all of it; the sink may block until there is room downstream.
+    sink: Callable[[Tile], None] | None = None
+    count: int = 0  # tiles made so far, streamed or kept
     deadline: float | None = None  # time.monotonic() by which Python-side reading must be done
     worker: object | None = None  # a ReaderWorker: Python-side readers run there, under a budget
 
@@ -120,7 +124,7 @@ class Job:
 
     @property
     def room(self) -> int:
-        return max(0, self.settings.max_tiles - len(self.tiles))
+        return max(0, self.settings.max_tiles - self.count)
 
     def cap(self, detail: str = "") -> None:
         """Record (once) that the tile cap cut this source short."""
@@ -142,9 +146,9 @@ class Job:
             return False
         w = image.width if w is None else w
         h = image.height if h is None else h
-        self.tiles.append(
+        tile = (
             Tile(
-                image=image, source=self.source, kind=self.kind, page=page, tile=len(self.tiles),
+                image=image, source=self.source, kind=self.kind, page=page, tile=self.count,
                 x=int(x), y=int(y), w=int(w), h=int(h),
                 page_width=int(page_width if page_width is not None else w),
                 page_height=int(page_height if page_height is not None else h),
@@ -152,6 +156,11 @@ class Job:
                 text=text, label=label,
             )
         )
+        self.count += 1
+        if self.sink is not None:
+            self.sink(tile)
+        else:
+            self.tiles.append(tile)
         return True
 
 

@@ -90,6 +90,8 @@ class RenderResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     content_hash: str | None = None
+    tile_count: int = 0  # tiles made (with Renderer.render(on_tile=...), streamed rather than in tiles)
+    attempt: int = 1  # 2 when Chromium crashed once and the source was rendered again
 
     @property
     def ok(self) -> bool:
