@@ -415,6 +415,12 @@ def run(argv: list[str] | None = None) -> int:
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
     argv = sys.argv[1:] if argv is None else list(argv)
+    for stream in (sys.stdout, sys.stderr):
+        # a file name that is not UTF-8 goes out as the bytes it is (as `ls` prints it), not a crash
+        try:
+            stream.reconfigure(errors="surrogateescape")
+        except (AttributeError, ValueError):
+            pass
     debug = "-v" in argv or "--verbose" in argv or os.environ.get("SHOTDEX_DEBUG") == "1"
     try:
         rc = app(args=argv, prog_name="shotdex", standalone_mode=False)  # returns typer.Exit's code here

@@ -596,31 +596,51 @@ def test_snippets_do_not_depend_on_the_hash_seed():
     assert len(seen) == 1, seen
 
 
-def test_names_with_bytes_that_are_not_utf8_or_with_newlines_keep_the_run_going(tmp_path):
-    """A file named b'caf\\xe9-menu.md' gets one escaped 'skipped' line (every run, no traceback); a bad
-    file with a newline in its name gets one escaped 'failed' line; the other sources are indexed,
-    including one with a newline in its name."""
+def test_names_with_bytes_that_are_not_utf8_or_with_newlines_are_indexed_losslessly(tmp_path):
+    """A file named b'caf\\xe9-menu.md' is indexed, found, and named losslessly: the library gives back the
+    path Python opens (its byte as a surrogate escape), the CLI prints its bytes, `remove` drops it; a
+    bad file with a newline in its name gets one escaped 'failed' line; the other sources are indexed,
+    including one with a newline in its name. Twice: a rerun finds them unchanged."""
+    import shotdex
+
     corpus = tmp_path / "names"
     corpus.mkdir()
-    with open(os.path.join(os.fsencode(corpus), b"caf\xe9-menu.md"), "wb") as f:
+    raw = os.path.join(os.fsencode(corpus), b"caf\xe9-menu.md")
+    with open(raw, "wb") as f:
         f.write(b"# Menu\n\ncroissant and coffee\n")
     (corpus / "bad\nname.csv").write_bytes(os.urandom(2048) + b"\0")
     (corpus / "new\nline.md").write_text("# Two-line name\n\nthe otter slept on the pier\n")
     (corpus / "good.md").write_text("# Good\n\nthe heron waited by the weir\n")
     db = tmp_path / "db"
-    for _ in range(2):
+    name = os.fsdecode(raw)  # 'caf\udce9-menu.md': what os.listdir gives and open() takes
+    for run in range(2):
         p = run_cli("index", corpus, "--db", db, env=TOY)
         assert p.returncode == 1, p.stderr
         _no_traceback(p.stderr)
         lines = _lines(p.stderr)
-        bad = [ln for ln in lines if f"{corpus}/caf\\xe9-menu.md: " in ln]
-        assert len(bad) == 1 and bad[0].startswith("shotdex: ignored: ") and "utf-8" in bad[0].lower(), lines
         nl = [ln for ln in lines if f"{corpus}/bad\\nname.csv: " in ln]
         assert len(nl) == 1 and nl[0].startswith("shotdex: failed: "), lines
-        assert len(lines) == 2, lines
+        assert len(lines) == 1, lines
         rows = source_rows(db)
-        assert rows[str(corpus / "good.md")]["status"] == "indexed"
-        assert rows[str(corpus / "new\nline.md")]["status"] == "indexed"
+        for src in (str(corpus / "good.md"), str(corpus / "new\nline.md"), name):
+            assert rows[src]["status"] == "indexed", sorted(rows)
+        assert ("3 unchanged" if run else "3 added") in p.stdout, p.stdout
+    idx = shotdex.open(db=db, settings=shotdex.Settings(plugins="toy_embedder", model="toy"))
+    hit = idx.search("croissant coffee", k=1)[0]
+    assert hit.source == name and os.fsencode(hit.source) == raw
+    with open(hit.source, "rb") as f:  # the name the library gives back opens the file
+        assert b"croissant" in f.read()
+    p = subprocess.run([*SHOTDEX_CMD, "search", "croissant coffee", "--db", str(db), "--paths", "-k", "1"],
+                       capture_output=True, env=cli_env(TOY), cwd=badcorpus.ROOT)
+    assert p.returncode == 0 and p.stdout.strip() == raw, p  # its bytes, as `ls` would print them
+    p = subprocess.run([*SHOTDEX_CMD, "search", "croissant coffee", "--db", str(db), "--json", "-k", "1"],
+                       capture_output=True, env=cli_env(TOY), cwd=badcorpus.ROOT)
+    hit_json = json.loads(p.stdout.decode("utf-8", "surrogateescape"))
+    assert p.returncode == 0 and hit_json["source"] == name  # read back as Python reads such names
+    assert idx.remove([hit.source]) == [name]
+    assert name not in source_rows(db)
+    assert all(h.source != name for h in idx.search("croissant coffee", k=3))
+    idx.close()
 
 
 def test_utf16_tables_and_parquet_structs_render_their_values(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..index.search import FUSION, fuse
+from ..index.store import real_name
 from .metrics import DEPTH, rank_metrics, recall_curve
 
 __all__ = ["run_baselines"]
@@ -42,7 +43,7 @@ def run_baselines(index, queries, k: int = 10) -> dict:
     import bm25s
 
     table = index.store.tiles.to_arrow().select(["source", "true_text"]).to_pylist()
-    sources = [r["source"] for r in table]
+    sources = [real_name(r["source"]) for r in table]
     texts = [r["true_text"] or "" for r in table]
     text_queries = [q for q in queries if q.query]
     relevants = [q.relevant for q in text_queries]
@@ -126,7 +127,7 @@ def _lancedb_fts(table: list[dict], queries, depth: int = 200) -> list[dict[str,
                 out.append(best)
                 continue
             for r in t.search(MatchQuery(plain, "text"), query_type="fts").limit(depth).select(["source"]).to_list():
-                best.setdefault(r["source"], float(r["_score"]))
+                best.setdefault(real_name(r["source"]), float(r["_score"]))
             out.append(best)
         return out
     finally:

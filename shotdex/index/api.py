@@ -15,7 +15,7 @@ from .indexer import AddReport, ProgressEvent, decode_image, run_add, under_root
 from .lock import WriterLock
 from .query import parse_query
 from .search import FUSION, Hit, search_store
-from .store import STALE, TILE_COLUMNS, Store
+from .store import STALE, TILE_COLUMNS, Store, real_name
 
 __all__ = ["Index", "Stats", "SourceInfo", "open_index", "check_sources", "parse_kinds"]
 
@@ -315,7 +315,7 @@ class Index:
         rows = (self.store.tiles.search().where(sql_in("source", {h.source for h in hits}))
                 .select(["source", "page", "tile"]).limit(None).to_list())
         for r in rows:
-            key = (r["source"], r["page"])
+            key = (real_name(r["source"]), r["page"])
             firsts[key] = min(firsts.get(key, r["tile"]), r["tile"])
         return {h.tile_id: (h.page + 1, h.tile - firsts.get((h.source, h.page), h.tile) + 1) for h in hits}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..errors import QueryError
 from .query import has_phrase, parse_query, words
-from .store import Store, sql_str
+from .store import Store, real_name, sql_str
 
 __all__ = ["Hit", "Fusion", "FUSION", "Candidates", "candidates", "fuse", "rank_candidates", "search_store", "snippet"]
 
@@ -307,8 +307,8 @@ def _pick_tile(src: str, best_v: dict, best_t: dict) -> str:
 
 def _hit(rank: int, score: float, row: dict, query: str | None, vs, ts) -> Hit:
     return Hit(
-        rank=rank, score=round(float(score), 6), source=row["source"], kind=row["kind"], page=int(row["page"]),
+        rank=rank, score=round(float(score), 6), source=real_name(row["source"]), kind=row["kind"], page=int(row["page"]),
         tile=int(row["tile"]), tile_id=row["id"], x=int(row["x"]), y=int(row["y"]), w=int(row["w"]), h=int(row["h"]),
-        label=row.get("label") or "", snippet=snippet(row.get("text") or "", query),
+        label=real_name(row.get("label") or ""), snippet=real_name(snippet(row.get("text") or "", query)),
         vector_score=None if vs is None else round(float(vs), 6), text_score=None if ts is None else round(float(ts), 6),
     )

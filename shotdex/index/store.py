@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import BadIndex, ModelMismatch, NoIndex
 
-__all__ = ["Store", "Meta", "SCHEMA_VERSION", "PENDING_FILE", "STALE", "sql_str", "sql_in"]
+__all__ = ["Store", "Meta", "stored_name", "real_name", "SCHEMA_VERSION", "PENDING_FILE", "STALE", "sql_str", "sql_in"]
 
 SCHEMA_VERSION = 1
 META_FILE = "shotdex.json"
@@ -45,9 +45,33 @@ class _TornJournal(Exception):
     """pending.json exists but cannot be read as a list of sources."""
 
 
+# A file name that is not UTF-8 reaches Python with each stray byte as a surrogate escape (U+DC80-U+DCFF,
+# PEP 383), which Arrow cannot store. In the tables such a byte is a private-use character instead
+# (U+F780-U+F7FF), one for one: stored_name and real_name are inverses, and names without stray bytes
+# are stored as they are.
+_TO_STORED = {0xDC80 + i: 0xF780 + i for i in range(128)}
+_TO_REAL = {v: k for k, v in _TO_STORED.items()}
+
+
+def stored_name(source: str) -> str:
+    """A source name as the tables hold it (see _TO_STORED)."""
+    return source.translate(_TO_STORED)
+
+
+def real_name(stored: str) -> str:
+    """The source name (the path Python opens) of a name the tables hold."""
+    return stored.translate(_TO_REAL)
+
+
+def _stored_rows(rows: list[dict]) -> list[dict]:
+    """Rows as the tables hold them: every text field (the source, and a label or page text that names
+    it) with stray bytes as private-use characters."""
+    return [{k: stored_name(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows]
+
+
 def sql_str(value: str) -> str:
     """Quote a string literal for a LanceDB SQL filter."""
-    return "'" + str(value).replace("'", "''") + "'"
+    return "'" + stored_name(str(value)).replace("'", "''") + "'"
 
 
 def sql_in(column: str, values) -> str:
@@ -307,7 +331,10 @@ class Store:
         table = self.sources.to_arrow()
         if columns:
             table = table.select(["source", *columns])
-        return {row["source"]: row for row in table.to_pylist()}
+        rows = table.to_pylist()
+        for row in rows:
+            row["source"] = real_name(row["source"])
+        return {row["source"]: row for row in rows}
 
     # -- writes ---------------------------------------------------------------------------------
     def write_tiles(self, rows: list[dict]) -> None:
@@ -316,7 +343,7 @@ class Store:
             return
         import pyarrow as pa
 
-        batch = pa.Table.from_pylist(rows, schema=tiles_schema(self.meta.dim))
+        batch = pa.Table.from_pylist(_stored_rows(rows), schema=tiles_schema(self.meta.dim))
         with self.writing():
             self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)
 
@@ -332,7 +359,7 @@ class Store:
             if not rows:
                 self.tiles.delete(sql_in("source", sources))
                 return
-            batch = pa.Table.from_pylist(rows, schema=tiles_schema(self.meta.dim))
+            batch = pa.Table.from_pylist(_stored_rows(rows), schema=tiles_schema(self.meta.dim))
             (self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
              .when_not_matched_by_source_delete(sql_in("source", sources)).execute(batch))
 
@@ -364,7 +391,7 @@ class Store:
         if self.meta is None:
             return set()
         n = self.tiles.count_rows()  # read the one column, not the screenshots
-        tiled = set(self.tiles.search().select(["source"]).limit(n).to_arrow().column("source").to_pylist()) if n else set()
+        tiled = {real_name(s) for s in self.tiles.search().select(["source"]).limit(n).to_arrow().column("source").to_pylist()} if n else set()
         return set(self.source_rows(["status"])) | tiled
 
     def recover_journal(self) -> str | None:
@@ -411,7 +438,7 @@ class Store:
             return
         import pyarrow as pa
 
-        batch = pa.Table.from_pylist(rows, schema=sources_schema())
+        batch = pa.Table.from_pylist(_stored_rows(rows), schema=sources_schema())
         with self.writing():
             self.sources.merge_insert("source").when_matched_update_all().when_not_matched_insert_all().execute(batch)
 

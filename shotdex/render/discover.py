@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-__all__ = ["BENIGN_SKIPS", "LINK_OUTSIDE", "BAD_NAME", "shown", "KIND_BY_SUFFIX", "kind_of", "is_url", "suffix_of", "Discovery", "discover", "content_hash"]
+__all__ = ["BENIGN_SKIPS", "LINK_OUTSIDE", "shown", "KIND_BY_SUFFIX", "kind_of", "is_url", "suffix_of", "Discovery", "discover", "content_hash"]
 
 # Longest endings first matter: '.vl.json' is a chart, '.json' a table. suffix_of() tries compound
 # endings before simple ones, so order here is documentation only.
@@ -145,9 +145,6 @@ def discover(paths: Iterable[str], follow_links: bool = False) -> Discovery:
     return found
 
 
-BAD_NAME = "file name is not valid UTF-8 (shown with \\x escapes); the index stores names as text: rename it to index it"
-
-
 def shown(name: str, backslashes: bool = True) -> str:
     """A path as one printable line, losslessly: bytes that are not UTF-8 (surrogate escapes, as
     os.listdir gives them) as \\xNN, control characters (a newline in a name) as \\n, \\t or \\xNN,
@@ -170,18 +167,8 @@ def shown(name: str, backslashes: bool = True) -> str:
     return "".join(out)
 
 
-def _utf8(path: str) -> bool:
-    try:
-        path.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
-
-
 def _add_file(path: str, found: Discovery, seen: set[str]) -> None:
-    if not _utf8(path):
-        found.skipped.append((path, BAD_NAME))
-    elif kind_of(path) is None:
+    if kind_of(path) is None:
         found.skipped.append((path, "unknown ending"))
     elif path not in seen:
         seen.add(path)
@@ -206,8 +193,6 @@ def _walk(folder: str, found: Discovery, visiting: set[str], seen: set[str], roo
         elif roots is not None and os.path.islink(path) and os.path.exists(path) \
                 and not _inside(os.path.realpath(path), roots):
             found.skipped.append((path, LINK_OUTSIDE))
-        elif os.path.isdir(path) and not _utf8(name):
-            found.skipped.append((path, BAD_NAME.replace("file name", "folder name")))
         elif os.path.isdir(path):
             _walk(path, found, visiting, seen, roots)
         elif os.path.isfile(path):

@@ -73,9 +73,20 @@ def render_to_dir(
                     name = f"{slug}.p{t.page:03d}.t{t.tile:03d}.png"
                     t.image.save(out / name)
                     line = dict(t.provenance(), file=name)
-                    manifest.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    manifest.write(_json_line(line) + "\n")
                     report.manifest.append(line)
                     report.tiles += 1
             if progress:
                 progress(n + 1, total, report.tiles, src)
     return report
+
+
+def _json_line(line: dict) -> str:
+    """One JSON line, UTF-8 where it can be; a name with bytes that are not UTF-8 keeps them as \\udcXX
+    escapes (Python's surrogate escapes: json.loads gives the same name back)."""
+    text = json.dumps(line, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(line)
