@@ -19,6 +19,7 @@ from .errors import (
     ModelMismatch,
     QueryError,
     RenderError,
+    ServeError,
     SetupError,
     ShotdexError,
     SourceError,
@@ -48,6 +49,7 @@ __all__ = [
     "IndexLocked",
     "IndexError_",
     "QueryError",
+    "ServeError",
 ]
 
 

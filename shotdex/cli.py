@@ -189,22 +189,29 @@ def search(
     db: Optional[Path] = DbOpt,
     model: Optional[str] = ModelOpt,
     as_json: bool = JsonOpt,
+    no_server: bool = typer.Option(False, "--no-server", help="Search here even when a `shotdex serve` of this db is running."),
 ) -> None:
     """Search the index with text, an image, a URL, or rendered text."""
-    from .index import open_index
+    from .serve.client import server_search
 
     if query is None and image is None and url is None:
         raise typer.BadParameter("give a query text, --image PATH or --url URL")
-    idx = open_index(settings=_settings(db=db, model=model))
-    try:
-        hits = idx.search(text=query, image=image, url=url, render_query=render_query, k=k, kind=kind,
-                          where=where, hybrid=hybrid, tiles=tiles)
-        if show is not None:
-            from .index.show import contact_sheet
+    hits = None if no_server else server_search(
+        _settings(db=db, model=model), query, image=image, url=url, render_query=render_query, k=k, kind=kind,
+        where=where, hybrid=hybrid, tiles=tiles, show=show)
+    if hits is None:
+        from .index import open_index
 
-            contact_sheet(idx, hits, show, query=query)
-    finally:
-        idx.close()
+        idx = open_index(settings=_settings(db=db, model=model))
+        try:
+            hits = idx.search(text=query, image=image, url=url, render_query=render_query, k=k, kind=kind,
+                              where=where, hybrid=hybrid, tiles=tiles)
+            if show is not None:
+                from .index.show import contact_sheet
+
+                contact_sheet(idx, hits, show, query=query)
+        finally:
+            idx.close()
     if as_json:
         for h in hits:
             typer.echo(json.dumps(dataclasses.asdict(h), ensure_ascii=False))
@@ -227,6 +234,24 @@ def search(
     console.print(table if hits else "no results")
     if show is not None:
         _err(f"contact sheet: {show}")
+
+
+@app.command()
+def serve(
+    db: Optional[Path] = DbOpt,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs --token."),
+    port: int = typer.Option(8765, "--port", help="Port (0: any free one)."),
+    open_page: bool = typer.Option(False, "--open", help="Open the page in a web browser."),
+    token: Optional[str] = typer.Option(None, "--token", help="Require this token on every request (default: $SHOTDEX_TOKEN)."),
+) -> None:
+    """Serve the index as a web page and JSON API (Ctrl-C stops it); `search` then goes through it."""
+    from .index import open_index
+    from .serve.server import serve_forever
+
+    with open_index(settings=_settings(db=db)) as idx:
+        serve_forever(idx, host=host, port=port, token=token, open_browser=open_page,
+                      on_ready=lambda url: typer.echo(f"shotdex serve: {url} (index {idx.store.folder}); Ctrl-C stops", err=True))
+    _err("stopped")
 
 
 @app.command()

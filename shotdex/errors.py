@@ -17,6 +17,7 @@ __all__ = [
     "IndexLocked",
     "IndexError_",
     "QueryError",
+    "ServeError",
 ]
 
 
@@ -93,5 +94,11 @@ class IndexError_(ShotdexError):
 
 class QueryError(ShotdexError):
     """A search or eval request is malformed (bad filter, bad queries file, no query)."""
+
+    exit_code = 2
+
+
+class ServeError(ShotdexError):
+    """`shotdex serve` cannot start as asked (address in use, a non-loopback address without a token)."""
 
     exit_code = 2

@@ -51,18 +51,22 @@ class Index:
         meta = self.store.meta
         self.model = settings.model or (meta.model if meta else "reader")
         self._embedder = None
+        # One query at a time through the embedder and the query renderer: a server calls search()
+        # from many threads, and neither a tokenizer nor a Playwright driver may be shared across them.
+        self._query_lock = threading.RLock()
 
     # -- embedder -------------------------------------------------------------------------------
     @property
     def embedder(self):
         """The embedder, loaded once; checked against the index's fingerprint."""
-        if self._embedder is None:
-            from ..embed import get_embedder
+        with self._query_lock:
+            if self._embedder is None:
+                from ..embed import get_embedder
 
-            emb = get_embedder(self.model, self.settings)
-            self.store.check_embedder(emb.name, emb.fingerprint)
-            self._embedder = emb
-        return self._embedder
+                emb = get_embedder(self.model, self.settings)
+                self.store.check_embedder(emb.name, emb.fingerprint)
+                self._embedder = emb
+            return self._embedder
 
     def close(self) -> None:
         if self._embedder is not None:
@@ -135,18 +139,19 @@ class Index:
             raise QueryError("give exactly one of a query text, --image or --url")
         if not self.store.exists:
             raise QueryError(f"no index at {self.store.folder}: run `shotdex index SRC... --db {self.store.folder}` first")
-        emb = self.embedder
+        if text is not None and not text.strip():
+            raise QueryError("the query is empty")
         query_text = text
-        if text is not None and not render_query:
-            if not text.strip():
-                raise QueryError("the query is empty")
-            vector = emb.embed_queries([parse_query(text).text or text])[0]
-        else:
-            img = self._query_image(None if text is None else parse_query(text).text or text, image, url)
-            reading = emb.embed_tiles([img])[0]
-            vector = reading.vector
-            # A reading embedder also gives the words it saw, which feed the full-text side.
-            query_text = reading.text or None
+        with self._query_lock:
+            emb = self.embedder
+            if text is not None and not render_query:
+                vector = emb.embed_queries([parse_query(text).text or text])[0]
+            else:
+                img = self._query_image(None if text is None else parse_query(text).text or text, image, url)
+                reading = emb.embed_tiles([img])[0]
+                vector = reading.vector
+                # A reading embedder also gives the words it saw, which feed the full-text side.
+                query_text = reading.text or None
         hybrid_on = hybrid if hybrid is not None else True
         return search_store(
             self.store.snapshot(), vector, query_text if hybrid_on else None, k=k, kind=kind, where=where,
