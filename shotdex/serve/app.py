@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..errors import QueryError, ShotdexError
 from . import pages
-from .data import NotFound, Query, decode_base64, decode_upload, run_query, source_view, tile_picture
+from .data import NotFound, Query, check_k, decode_base64, decode_upload, run_query, source_view, tile_picture
 from .guard import Guard
 
 __all__ = ["create_app", "MAX_UPLOAD"]
@@ -55,7 +55,7 @@ def _kinds(values) -> tuple[str, ...]:
 def query_from(params, image=None) -> Query:
     """A Query from URL parameters or form fields (a Starlette multi-dict)."""
     return Query(
-        q=params.get("q"), like=params.get("like") or None, k=params.get("k") or 10,
+        q=params.get("q"), like=params.get("like") or None, k=check_k(params.get("k") or 10),
         kind=_kinds(params.getlist("kind")), where=params.get("where") or None,
         tiles=bool(_flag(params.get("tiles"), "tiles")), hybrid=_flag(params.get("hybrid"), "hybrid"),
         render_query=bool(_flag(params.get("render_query"), "render_query")), image=image,
@@ -70,7 +70,7 @@ def _query_from_json(body, max_pixels: int) -> Query:
         if body.get(key) is not None and not isinstance(body[key], str):
             raise QueryError(f"{key} must be a string")
     return Query(
-        q=body.get("q"), like=body.get("like"), k=body.get("k", 10), kind=_kinds(body.get("kind")),
+        q=body.get("q"), like=body.get("like"), k=check_k(body.get("k", 10)), kind=_kinds(body.get("kind")),
         where=body.get("where"), tiles=bool(body.get("tiles", False)), hybrid=body.get("hybrid"),
         render_query=bool(body.get("render_query", False)), image=image,
     )
