@@ -1,9 +1,9 @@
 """Write docs/serve.png: the `shotdex serve` page for a query over samples/, shot in headless Chromium.
 
-    python scripts/screenshot_serve.py [--model reader] [--out docs/serve.png]
+    python scripts/screenshot_serve.py [--model toy] [--out docs/serve.png]
 
-Indexes samples/ into a temporary folder (the toy test embedder by default: seconds, no model weights;
---model reader for the real one), serves it on 127.0.0.1 with a free port, opens the page, types the
+Indexes samples/ into a temporary folder (the default reader embedder; --model toy for the test embedder:
+seconds, word boxes faked), serves it on 127.0.0.1 with a free port, opens the page, types the
 query, waits for every thumbnail and saves the screenshot (PNG, palette-reduced to stay small).
 """
 
@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the toy embedder
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="toy")
+    ap.add_argument("--model", default="reader")
     ap.add_argument("--query", default="monthly rainfall in Bergen")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "serve.png")
     args = ap.parse_args()

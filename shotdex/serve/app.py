@@ -132,7 +132,7 @@ def create_app(index, *, host: str = "127.0.0.1", port: int = 8765, token: str |
                 body = json.loads(await request.body())
             except ValueError:
                 raise QueryError("the body is not valid JSON") from None
-            query = _query_from_json(body, max_pixels)
+            query = await run_in_threadpool(_query_from_json, body, max_pixels)
         else:
             raise QueryError("POST a multipart form with an image field, or JSON with a base64 image")
         return hits_json(await run_in_threadpool(run_query, index, query), t0)
@@ -181,7 +181,7 @@ def create_app(index, *, host: str = "127.0.0.1", port: int = 8765, token: str |
             if upload is None or isinstance(upload, str):
                 raise QueryError("choose an image to search with")
             data = await upload.read()
-            query = query_from(form, image=decode_upload(data, max_pixels))
+            query = query_from(form, image=await run_in_threadpool(decode_upload, data, max_pixels))
             query = dataclasses.replace(query, q=None, like=None)
             hits = await run_in_threadpool(run_query, index, query)
             return html(await run_in_threadpool(pages.results_page, query, hits, None, data))
@@ -220,5 +220,5 @@ async def _form_query(request: Request, max_pixels: int) -> Query:
     upload = form.get("image")
     if upload is None or isinstance(upload, str):
         raise QueryError("the form has no image file (field 'image')")
-    image = decode_upload(await upload.read(), max_pixels)
+    image = await run_in_threadpool(decode_upload, await upload.read(), max_pixels)
     return query_from(form, image=image)

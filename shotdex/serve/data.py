@@ -88,11 +88,10 @@ def tile_image(index, tile_id: str):
 
 
 def _tiles(index):
-    """The tiles table at its latest commit (a table opened once would not see what `index` adds later)."""
-    store = index.store
-    if store.meta is None:
+    """The tiles table (its connection looks for newer commits, so what `shotdex index` adds shows up)."""
+    if index.store.meta is None:
         raise NotFound("this index is empty")
-    return store.db.open_table(store.tiles.name)
+    return index.store.tiles
 
 
 def tile_picture(index, tile_id: str, query: str | None = None, width: int | None = None) -> tuple[bytes, str]:
@@ -120,12 +119,12 @@ def tile_picture(index, tile_id: str, query: str | None = None, width: int | Non
 
 def source_view(index, source: str) -> dict:
     """One source's row (kind, status, reason) and its tiles in order, from the index alone."""
-    from ..index.store import SOURCES, sql_str
+    from ..index.store import sql_str
 
     store = index.store
     if store.meta is None:
         raise NotFound(f"no source {source!r} in this index")
-    rows = store.db.open_table(SOURCES).search().where(f"source = {sql_str(source)}").limit(1).to_list()
+    rows = store.sources.search().where(f"source = {sql_str(source)}").limit(1).to_list()
     if not rows:
         raise NotFound(f"no source {source!r} in this index")
     row = rows[0]
