@@ -15,6 +15,8 @@ in BENCHMARKS.md):
   e2e       benchmarks/e2e_speed.py: index tiles/s end to end, unchanged re-index of wtq-dev, warm and
             fresh-process query latency, bytes per tile (reuses <scratch>/wtq-dev-full when built)
   e2e-full  the same with --build-full: first builds the full 1,679-table wtq-dev database (~20+ min)
+  serve     benchmarks/serve_speed.py: warm HTTP query latency, 8 concurrent clients, `shotdex search`
+            through a running server (100k synthetic tiles)
   report    rewrite BENCHMARKS.md (always runs last)
 Timing on 2 cores (measured 2026-11-29 with other jobs sharing the cores, load 5-7): indexing the four
 quality samples the first time took 689 + 940 + 121 + 38 s (wtq-dev, pydocs-dev, vega-gallery,
@@ -48,13 +50,15 @@ PARTS: dict[str, list[str]] = {
     # 1M rows (`--rows 1000000`) adds ~20+ min of HNSW building on 2 cores: run it alone when wanted.
     "index": ["benchmarks/index_speed.py", "--rows", "10000", "100000", "--queries", "100"],
     "e2e": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3"],
+    "serve": ["benchmarks/serve_speed.py", "--tiles", "100000"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
 }
-DEFAULT = ["quality", "fusion", "render", "embed", "index", "e2e"]
+DEFAULT = ["quality", "fusion", "render", "embed", "index", "e2e", "serve"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
     ("goals.md", None), ("quality.md", "quality"), ("fusion.md", "fusion"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
+    ("serve_speed.md", "serve"),
 ]
 
 
