@@ -217,6 +217,53 @@ def test_docs_list_every_api_endpoint(server):
     assert "GET,HEAD" in text or "GET" in text and "POST" in text
 
 
+def test_page_errors_are_shown_with_4xx(server):
+    status, headers, page = call(server, "GET", "/?" + urlencode({"q": "x", "where": "nonsense =="}))
+    assert status == 400 and headers["content-type"].startswith("text/html") and b"--where" in page
+    status, _, page = call(server, "GET", "/?like=0123456789abcdef01234567")
+    assert status == 404 and b"no tile" in page
+    data, headers = multipart({"k": "3"}, b"not an image")
+    status, _, page = call(server, "POST", "/", data, headers)
+    assert status == 400 and b"not a readable image" in page
+    status, _, page = call(server, "GET", "/source?" + urlencode({"s": "/no/such.md"}))
+    assert status == 404 and b"no source" in page
+
+
+def test_render_query_through_the_server_also_at_once(server, corpus):
+    idx, _ = corpus
+    texts = ["Nordic capitals", "sourdough starter", "kayak packing list"]
+    want = {t: as_rows(idx.search(t, k=3, render_query=True)) for t in texts}
+    got, errors = {}, []
+
+    def ask(t):
+        try:
+            got[t] = get_json(server, "/api/search?" + urlencode({"q": t, "k": 3, "render_query": "1"}))[1]["hits"]
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert not errors and got == want
+
+
+def test_a_record_of_another_db_or_a_dead_address_is_ignored(server, corpus, tmp_path):
+    from shotdex.serve.client import find_server, write_record
+
+    idx, _ = corpus
+    assert find_server(idx.store.folder)["url"] == server.url
+    other = tmp_path / "other-db"
+    other.mkdir()
+    write_record(other, url=server.url, model="toy", token=False)  # a live server, but of another db
+    assert find_server(other) is None
+    write_record(other, url="http://127.0.0.1:9/", model="toy", token=False)  # a live pid, nothing listening
+    assert find_server(other) is None
+    (other / RECORD).write_text("{not json")
+    assert find_server(other) is None
+
+
 # -- safety ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [
@@ -359,6 +406,18 @@ def _cli(*args, env=None, timeout=300):
                           env=e, timeout=timeout, cwd=ROOT)
 
 
+def test_serve_refuses_a_missing_index_and_a_busy_port(tmp_path, corpus):
+    import socket
+
+    p = _cli("serve", "--db", tmp_path / "nothing", "--port", "0", env=TOY_ENV)
+    assert p.returncode == 2 and "no index at" in p.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        p = _cli("serve", "--db", corpus[0].store.folder, "--port", busy.getsockname()[1], env=TOY_ENV)
+    assert p.returncode == 2 and "cannot listen" in p.stderr and "--port" in p.stderr
+
+
 def test_cli_search_through_a_running_server(tmp_path):
     c = tmp_path / "c"
     c.mkdir()
@@ -390,6 +449,14 @@ def test_cli_search_through_a_running_server(tmp_path):
             here = _cli("search", *args, "--db", db, "--no-server", env=TOY_ENV)
             assert remote.stdout == here.stdout and remote.stdout.strip()
         assert _cli("search", "sourdough", "--db", db, "--no-server", env=plain).returncode != 0
+        # the path through the server loads none of the heavy modules (that is what makes it fast)
+        code = ("import sys, shotdex.cli\nfrom typer.testing import CliRunner\n"
+                f"r = CliRunner().invoke(shotdex.cli.app, ['search', 'sourdough', '--db', {str(db)!r}, '--json'])\n"
+                "assert r.exit_code == 0 and 'sourdough-baking.md' in r.output, r.output\n"
+                "print([m for m in ('torch', 'transformers', 'lancedb', 'pyarrow', 'playwright', 'fastapi', 'uvicorn') if m in sys.modules])")
+        light = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                               env=dict(os.environ, PYTHONPATH=str(Path(__file__).parent), SHOTDEX_PLUGINS=""))
+        assert light.returncode == 0 and light.stdout.strip() == "[]", light.stdout + light.stderr
         # errors read the same either way
         remote = _cli("search", "x", "--where", "nonsense ==", "--db", db, env=plain)
         here = _cli("search", "x", "--where", "nonsense ==", "--db", db, "--no-server", env=TOY_ENV)
