@@ -564,6 +564,15 @@ def test_the_page_in_chromium(server, corpus, browser, tmp_path):
     }""", data)
     page.wait_for_selector("#results .hit")
     assert page.locator("#results .hit").first.get_attribute("data-tile") == idx.search(image=img, k=1)[0].tile_id
+    # a dropped image too
+    page.goto(server.url + "?" + urlencode({"q": "kayak"}))
+    page.evaluate("""(b64) => {
+        const bytes = Uint8Array.from(atob(b64), ch => ch.charCodeAt(0));
+        const dt = new DataTransfer(); dt.items.add(new File([bytes], 'dropped.png', {type: 'image/png'}));
+        document.querySelector('main').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", data)
+    page.wait_for_selector(".query-image")
+    assert [h.get_attribute("data-tile") for h in page.locator("#results .hit").all()] == [h.tile_id for h in idx.search(image=img, k=10)]
     # status view
     page.goto(server.url + "status")
     assert "junk.csv" in page.inner_text("#failed") and "table" in page.inner_text("#by-kind")
