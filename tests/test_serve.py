@@ -332,7 +332,8 @@ def test_with_a_token_every_request_must_carry_it(corpus):
         for path in ("/api/status", "/", "/static/style.css", "/api/health"):
             assert call(running, "GET", path, port=p)[0] == 401
         assert call(running, "GET", "/api/status", headers={"Authorization": "Bearer wrong"}, port=p)[0] == 401
-        assert call(running, "GET", "/api/status", headers={"Authorization": "Bearer s3cret-token"}, port=p)[0] == 200
+        status, headers, _ = call(running, "GET", "/api/status", headers={"Authorization": "Bearer s3cret-token"}, port=p)
+        assert status == 200 and "set-cookie" not in headers
         assert call(running, "GET", "/api/status", headers={"X-Shotdex-Token": "s3cret-token"}, port=p)[0] == 200
         status, headers, _ = call(running, "GET", "/?token=s3cret-token", port=p)
         assert status == 200 and "HttpOnly" in headers["set-cookie"]
@@ -416,6 +417,22 @@ def test_serve_refuses_a_missing_index_and_a_busy_port(tmp_path, corpus):
         busy.listen(1)
         p = _cli("serve", "--db", corpus[0].store.folder, "--port", busy.getsockname()[1], env=TOY_ENV)
     assert p.returncode == 2 and "cannot listen" in p.stderr and "--port" in p.stderr
+
+
+def test_sigterm_stops_serve_cleanly(tmp_path, corpus):
+    db = tmp_path / "db"
+    shutil.copytree(corpus[0].store.folder, db)
+    (db / RECORD).unlink(missing_ok=True)
+    env = dict(os.environ, LANCEDB_LOG="error", PYTHONPATH=str(Path(__file__).parent), **TOY_ENV)
+    proc = subprocess.Popen([sys.executable, "-m", "shotdex.cli", "serve", "--db", str(db), "--port", "0"],
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        assert proc.stderr.readline().startswith("shotdex serve: http://127.0.0.1:")
+        assert (db / RECORD).exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(30)
+    assert rc == 0 and "stopped" in proc.stderr.read() and not (db / RECORD).exists()
 
 
 def test_cli_search_through_a_running_server(tmp_path):

@@ -82,10 +82,10 @@ class Guard:
             return await _reply(send, 400, f"Host {host!r} is not the address this server serves")
         set_cookie = None
         if self.token is not None:
-            given = _token_from(headers, scope)
+            given, where = _token_from(headers, scope)
             if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
                 return await _reply(send, 401, "this server needs its token (Authorization: Bearer TOKEN, or ?token=TOKEN)")
-            if TOKEN_COOKIE + "=" not in headers.get("cookie", ""):
+            if where == "query":  # a browser opened /?token=...: the cookie carries it from now on
                 set_cookie = f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode()
         if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             origin = headers.get("origin")
@@ -129,18 +129,19 @@ class Guard:
                 await _reply(send, 413, f"request body over the {self.max_body:,} byte limit")
 
 
-def _token_from(headers: dict, scope) -> str | None:
+def _token_from(headers: dict, scope) -> tuple[str | None, str]:
+    """The token a request carries, and where it was."""
     auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
+        return auth[7:].strip(), "header"
     if "x-shotdex-token" in headers:
-        return headers["x-shotdex-token"]
+        return headers["x-shotdex-token"], "header"
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
         if name == TOKEN_COOKIE:
-            return value
+            return value, "cookie"
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
-    return values[0] if values else None
+    return (values[0], "query") if values else (None, "")
 
 
 async def _reply(send, status: int, error: str) -> None:

@@ -4,6 +4,7 @@ error), the address recorded in the db folder for the CLI, removed again on the 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
@@ -103,6 +104,11 @@ def serve_forever(index, host: str = "127.0.0.1", port: int = 8765, token: str |
     url = _url(host, port)
     db = index.store.folder
     write_record(db, url=url, model=index.model, token=token is not None)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises it: let that end here, like Ctrl-C,
+        # so the record is removed, instead of the default action killing the process on the spot.
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         if on_ready is not None:
             on_ready(url)
@@ -114,5 +120,11 @@ def serve_forever(index, host: str = "127.0.0.1", port: int = 8765, token: str |
     except KeyboardInterrupt:
         pass  # uvicorn has shut down gracefully and re-raised the signal it caught
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         remove_record(db, url)
         sock.close()
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
