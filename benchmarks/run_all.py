@@ -17,6 +17,8 @@ in BENCHMARKS.md):
   pipeline  benchmarks/pipeline_speed.py: the index pipeline against its OCR engine alone and against the
             physical limit (cores / the stages' CPU-seconds per tile), same tiles, same run
   e2e-full  the same with --build-full: first builds the full 1,679-table wtq-dev database (~20+ min)
+  serve     benchmarks/serve_speed.py: warm HTTP query latency, 8 concurrent clients, `shotdex search`
+            through a running server (100k synthetic tiles)
   report    rewrite BENCHMARKS.md (always runs last)
 Timing on 2 cores (measured 2026-11-29 with other jobs sharing the cores, load 5-7): indexing the four
 quality samples the first time took 689 + 940 + 121 + 38 s (wtq-dev, pydocs-dev, vega-gallery,
@@ -51,13 +53,15 @@ PARTS: dict[str, list[str]] = {
     "index": ["benchmarks/index_speed.py", "--rows", "10000", "100000", "--queries", "100"],
     "e2e": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3"],
     "pipeline": ["benchmarks/pipeline_speed.py", "--tables", "150", "--runs", "3"],
+    "serve": ["benchmarks/serve_speed.py", "--tiles", "100000"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
 }
-DEFAULT = ["quality", "fusion", "render", "embed", "index", "e2e", "pipeline"]
+DEFAULT = ["quality", "fusion", "render", "embed", "index", "e2e", "pipeline", "serve"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
     ("goals.md", None), ("quality.md", "quality"), ("fusion.md", "fusion"), ("pipeline_speed.md", "pipeline"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
+    ("serve_speed.md", "serve"),
 ]
 
 

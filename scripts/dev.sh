@@ -56,6 +56,7 @@ demo() {
   done
   "$VENV/bin/shotdex" search "monthly rainfall in Bergen" --db "$out/db" -k 6 --show "$out/contact-sheet.png" >/dev/null
   echo; echo "tiles: $out/tiles   index: $out/db   contact sheet: $out/contact-sheet.png"
+  echo "browse it: $VENV/bin/shotdex serve --db $out/db --open   (the web page on http://127.0.0.1:8765/)"
 }
 
 tests() {

@@ -22,6 +22,7 @@ from .errors import (
     QueryError,
     RenderError,
     SettingsError,
+    ServeError,
     SetupError,
     ShotdexError,
     SourceError,
@@ -57,6 +58,7 @@ __all__ = [
     "SettingsError",
     "SourceNotFound",
     "IndexError_",  # deprecated alias of BadIndex
+    "ServeError",
 ]
 
 

@@ -204,10 +204,11 @@ def search(
     db: Optional[Path] = DbOpt,
     model: Optional[str] = ModelOpt,
     as_json: bool = JsonOpt,
+    no_server: bool = typer.Option(False, "--no-server", help="Search here even when a `shotdex serve` of this db is running."),
 ) -> None:
     """Search the index with text, an image, a URL, or rendered text."""
-    from .index import open_index
     from .index.api import parse_kinds
+    from .serve.client import server_search
 
     if sum(x is not None for x in (query, image, url)) != 1:
         raise typer.BadParameter("give one of a query text, --image PATH or --url URL")
@@ -218,19 +219,27 @@ def search(
         from .index.show import sheet_format
 
         sheet_format(show)
-    idx = open_index(settings=_settings(db=db, model=model))
-    where_at = {}
-    try:
-        hits = idx.search(text=query, image=image, url=url, render_query=render_query, k=k, kind=kinds,
-                          where=where, hybrid=hybrid, tiles=tiles)
-        if show is not None:
-            from .index.show import contact_sheet
+    answer = None if no_server else server_search(
+        _settings(db=db, model=model), query, image=image, url=url, render_query=render_query, k=k, kind=kinds,
+        where=where, hybrid=hybrid, tiles=tiles, show=show)
+    if answer is not None:
+        hits, where_at = answer
+    else:
+        from .index import open_index
 
-            contact_sheet(idx, hits, show, query=query)
-        if not as_json and not paths:
-            where_at = idx.positions(hits)
-    finally:
-        idx.close()
+        idx = open_index(settings=_settings(db=db, model=model))
+        where_at = {}
+        try:
+            hits = idx.search(text=query, image=image, url=url, render_query=render_query, k=k, kind=kinds,
+                              where=where, hybrid=hybrid, tiles=tiles)
+            if show is not None:
+                from .index.show import contact_sheet
+
+                contact_sheet(idx, hits, show, query=query)
+            if not as_json and not paths:
+                where_at = idx.positions(hits)
+        finally:
+            idx.close()
     if as_json:
         for h in hits:
             typer.echo(json.dumps(dataclasses.asdict(h), ensure_ascii=False))
@@ -245,6 +254,24 @@ def search(
     print_hits(hits, where_at)
     if show is not None:
         err(f"contact sheet: {show}")
+
+
+@app.command()
+def serve(
+    db: Optional[Path] = DbOpt,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs --token."),
+    port: int = typer.Option(8765, "--port", help="Port (0: any free one)."),
+    open_page: bool = typer.Option(False, "--open", help="Open the page in a web browser."),
+    token: Optional[str] = typer.Option(None, "--token", help="Require this token on every request (default: $SHOTDEX_TOKEN)."),
+) -> None:
+    """Serve the index as a web page and JSON API (Ctrl-C stops it); `search` then goes through it."""
+    from .index import open_index
+    from .serve.server import serve_forever
+
+    with open_index(settings=_settings(db=db)) as idx:
+        serve_forever(idx, host=host, port=port, token=token, open_browser=open_page,
+                      on_ready=lambda url: typer.echo(f"shotdex serve: {url} (index {idx.store.folder}); Ctrl-C stops", err=True))
+    err("stopped")
 
 
 @app.command()

@@ -21,6 +21,7 @@ __all__ = [
     "QueryError",
     "SettingsError",
     "SourceNotFound",
+    "ServeError",
 ]
 
 
@@ -124,5 +125,11 @@ class SourceNotFound(QueryError):
 
 class SettingsError(ShotdexError, ValueError):
     """A setting (a Settings field, a SHOTDEX_* variable, an option) is out of its allowed range."""
+
+    exit_code = 2
+
+
+class ServeError(ShotdexError):
+    """`shotdex serve` cannot start as asked (address in use, a non-loopback address without a token)."""
 
     exit_code = 2

@@ -17,7 +17,7 @@ SKIP = {"--help", "-h", "--install-completion", "--show-completion"}
 
 
 def test_every_command_is_listed():
-    assert set(COMMANDS) == {"render", "index", "search", "status", "ls", "remove", "reembed", "models", "eval"}
+    assert set(COMMANDS) == {"render", "index", "search", "serve", "status", "ls", "remove", "reembed", "models", "eval"}
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -150,6 +150,9 @@ class Index:
         self.model = embedder.name if embedder is not None else settings.model or (meta.model if meta else "reader")
         self._given = embedder
         self._embedder = None
+        # One query at a time through the embedder and the query renderer: a server calls search()
+        # from many threads, and neither a tokenizer nor a Playwright driver may be shared across them.
+        self._query_lock = threading.RLock()
 
     def __repr__(self) -> str:
         state = "" if self.store.exists else ", empty"
@@ -169,11 +172,12 @@ class Index:
     @property
     def embedder(self):
         """The embedder, loaded once; checked against the index's fingerprint."""
-        if self._embedder is None:
-            emb = self._make_embedder()
-            self.store.check_embedder(emb.name, emb.fingerprint)
-            self._embedder = emb
-        return self._embedder
+        with self._query_lock:
+            if self._embedder is None:
+                emb = self._make_embedder()
+                self.store.check_embedder(emb.name, emb.fingerprint)
+                self._embedder = emb
+            return self._embedder
 
     def close(self) -> None:
         if self._embedder is not None:
@@ -269,23 +273,25 @@ class Index:
             raise QueryError(f"text must be a string, not {type(text).__name__}")
         if where is not None and not isinstance(where, str):
             raise QueryError(f"where must be a string, not {type(where).__name__}")
+        if text is not None and not text.strip():
+            raise QueryError("the query is empty")
         kind = parse_kinds(kind)
         if url is not None:
             url = _query_url(url)
         self.store.require()
-        emb = self.embedder
         query_text = text
-        if text is not None and not render_query:
-            if not text.strip():
-                raise QueryError("the query is empty")
-            vectors = [emb.embed_queries([parse_query(text).text or text])[0]]
-        else:
-            plain = None if text is None else parse_query(text).text or text
-            images, hints = self._query_images(plain, image, url)
-            readings = emb.embed_tiles(images, hints=hints)
-            vectors = [r.vector for r in readings]
-            # A reading embedder also gives the words it saw, which feed the full-text side.
-            query_text = " ".join(r.text for r in readings if r.text) or None
+        # one query at a time through the lazy embedder and the query renderer (a server's threads)
+        with self._query_lock:
+            emb = self.embedder
+            if text is not None and not render_query:
+                vectors = [emb.embed_queries([parse_query(text).text or text])[0]]
+            else:
+                plain = None if text is None else parse_query(text).text or text
+                images, hints = self._query_images(plain, image, url)
+                readings = emb.embed_tiles(images, hints=hints)
+                vectors = [r.vector for r in readings]
+                # A reading embedder also gives the words it saw, which feed the full-text side.
+                query_text = " ".join(r.text for r in readings if r.text) or None
         hybrid_on = hybrid if hybrid is not None else True
         snap, query_text = self.store.snapshot(), query_text if hybrid_on else None
         try:

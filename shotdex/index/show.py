@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import QueryError
 from ..render.discover import shown
 
-__all__ = ["contact_sheet", "sheet_format"]
+__all__ = ["contact_sheet", "outline_matches", "sheet_format"]
 
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
@@ -43,6 +43,22 @@ def sheet_format(out: str | Path) -> str:
     return _FORMATS[suffix]
 
 
+def outline_matches(img, words, query: str | None):
+    """An RGB copy of a tile with the query's words (3+ letters, not stop words) outlined in red."""
+    from PIL import ImageDraw
+
+    img = img.convert("RGB")
+    wanted = {w for w in re.findall(r"\w+", (query or "").lower()) if len(w) >= 3 and w not in _STOP}
+    if not wanted:
+        return img
+    draw = ImageDraw.Draw(img)
+    for word in words:
+        text, x, y, w, hgt = word
+        if re.sub(r"\W", "", str(text).lower()) in wanted:
+            draw.rectangle([x - 2, y - 2, x + w + 2, y + hgt + 2], outline=(230, 30, 30), width=3)
+    return img
+
+
 def contact_sheet(index, hits, out: str | Path, query: str | None = None) -> int:
     """Draw the hits' stored tiles into one image at out (PNG unless its ending says .jpg or .webp);
     returns the number of panels drawn. Panels name page and tile from 1, tile within its page."""
@@ -51,18 +67,11 @@ def contact_sheet(index, hits, out: str | Path, query: str | None = None) -> int
     fmt = sheet_format(out)
     where = index.positions(hits) if hits else {}
     images = index.tile_images([h.tile_id for h in hits])
-    wanted = {w for w in re.findall(r"\w+", (query or "").lower()) if len(w) >= 3 and w not in _STOP}
     panels = []
     for h in hits:
         if h.tile_id not in images:
             continue
-        img, words = images[h.tile_id]
-        img = img.convert("RGB")
-        draw = ImageDraw.Draw(img)
-        for word in words:
-            text, x, y, w, hgt = word
-            if re.sub(r"\W", "", str(text).lower()) in wanted:
-                draw.rectangle([x - 2, y - 2, x + w + 2, y + hgt + 2], outline=(230, 30, 30), width=3)
+        img = outline_matches(*images[h.tile_id], query)
         scale = PANEL_W / img.width
         img = img.resize((PANEL_W, max(1, int(img.height * scale))))
         panels.append((h, img))
