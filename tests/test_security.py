@@ -288,3 +288,14 @@ for (const servers of [[{{urls: "stun:127.0.0.1:{port}"}}],
         assert "webrtc page" in " ".join(r["true_text"] for r in tile_rows(tmp_path / "db", ("true_text",)))
     finally:
         sock.close()
+
+
+def test_chromium_writes_nothing_into_the_users_home(tmp_path):
+    """Chromium's crash reports and caches (~/.config/chromium/Crash Reports, ~/.cache) go to a
+    throw-away folder of shotdex's, removed when the browser closes."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "note.md").write_text("# Note\n\nthe kestrel hovered\n")
+    p = run_cli("render", tmp_path / "note.md", "--out", tmp_path / "out", env={"HOME": str(home)})
+    assert p.returncode == 0, p.stderr
+    assert not (home / ".config" / "chromium").exists() and not (home / ".cache").exists(), list(home.rglob("*"))

@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import uuid
 from urllib.parse import unquote, urlsplit
@@ -169,6 +170,7 @@ class Browser:
         self._url_origin: str | None = None
         self.refused: list[str] = []
         self.killed = False
+        self._home: str | None = None
 
     # -- life cycle -------------------------------------------------------------------------
     @property
@@ -186,9 +188,15 @@ class Browser:
         s = self.settings
         self._pw = _acquire_driver()
         sandbox = use_sandbox(s)
+        # Chromium's own folders (crash reports, caches: ~/.config/chromium, ~/.cache) go to a throw-away
+        # folder of this browser's, never into the user's home.
+        self._home = self._home or tempfile.mkdtemp(prefix="shotdex-chromium-")
+        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self._home, "config"),
+                   XDG_CACHE_HOME=os.path.join(self._home, "cache"))
         self._browser = self._pw.chromium.launch(
-            executable_path=executable, headless=True, chromium_sandbox=sandbox,
-            args=LAUNCH_FLAGS + ([] if sandbox else ["--no-sandbox"]) + [self._marker],
+            executable_path=executable, headless=True, chromium_sandbox=sandbox, env=env,
+            args=LAUNCH_FLAGS + ([] if sandbox else ["--no-sandbox"]) + [self._marker,
+                  f"--crash-dumps-dir={os.path.join(self._home, 'crash')}"],
         )
         self._context = self._browser.new_context(
             viewport={"width": s.tile_width, "height": s.tile_height},
@@ -224,6 +232,9 @@ class Browser:
         if self._pw is not None:
             _release_driver()
         self._pw = self._browser = self._context = self._page = self._cdp = None
+        if self._home is not None:
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = None
 
     def restart(self) -> None:
         self.kill()
