@@ -299,3 +299,13 @@ def test_chromium_writes_nothing_into_the_users_home(tmp_path):
     p = run_cli("render", tmp_path / "note.md", "--out", tmp_path / "out", env={"HOME": str(home)})
     assert p.returncode == 0, p.stderr
     assert not (home / ".config" / "chromium").exists() and not (home / ".cache").exists(), list(home.rglob("*"))
+
+
+def test_a_url_that_refuses_the_connection_says_so(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = run_cli("index", f"http://127.0.0.1:{port}/page.html", "--db", tmp_path / "db", env=TOY)
+    assert p.returncode == 1 and "connection refused" in p.stderr and "ERR_ABORTED" not in p.stderr, p.stderr

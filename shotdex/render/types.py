@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from ..settings import Settings as _S  # RenderSettings takes its defaults from it
+
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
@@ -19,20 +21,21 @@ KINDS = ("text", "table", "chart", "web", "pdf")
 class RenderSettings:
     """The knobs that change pixels. Their hash goes into every tile's provenance."""
 
-    tile_width: int = 1024
-    tile_height: int = 768
-    tile_overlap: int = 64
-    device_scale: float = 1.0
-    max_tiles: int = 32
-    js: bool = False
-    js_timeout_s: float = 5.0
-    render_timeout_s: float = 30.0
-    max_image_pixels: int = 60_000_000
-    max_table_cells: int = 200_000
-    allow_private: bool = False
-    chromium_sandbox: bool | None = None  # None: on unless running as root
-    follow_links: bool = False  # follow symbolic links that lead outside the paths given
-    reader_memory_mb: int = 2048  # address-space cap of the process that runs the Python-side readers
+    # Defaults are Settings' own (one place for every default); from_settings copies a Settings.
+    tile_width: int = _S.tile_width
+    tile_height: int = _S.tile_height
+    tile_overlap: int = _S.tile_overlap
+    device_scale: float = _S.device_scale
+    max_tiles: int = _S.max_tiles
+    js: bool = _S.js
+    js_timeout_s: float = _S.js_timeout_s
+    render_timeout_s: float = _S.render_timeout_s
+    max_image_pixels: int = _S.max_image_pixels
+    max_table_cells: int = _S.max_table_cells
+    allow_private: bool = _S.allow_private
+    chromium_sandbox: bool | None = _S.chromium_sandbox  # None: on unless running as root
+    follow_links: bool = _S.follow_links  # follow symbolic links that lead outside the paths given
+    reader_memory_mb: int = _S.reader_memory_mb  # address-space cap of the process that runs the Python-side readers
 
     @classmethod
     def from_settings(cls, settings) -> "RenderSettings":

@@ -33,6 +33,9 @@ def _settle(job: Job, url: str) -> None:
         refused = [r for r in job.browser.refused if "refused" in r]
         if refused:
             raise SealedError(job.source, refused[0]) from None
+        failed = [r for r in job.browser.refused if r.startswith(url.split("#")[0]) and " (" in r]
+        if failed:  # our own fetch of the page failed: say how, not Chromium's net::ERR_ABORTED
+            raise RenderError(job.source, f"could not fetch the page: {_fetch_failure(failed[0])}") from None
         if "net::" in str(e):
             line = str(e).split("net::", 1)[1].split()[0]
             raise RenderError(job.source, f"could not load: net::{line}") from None
@@ -77,3 +80,17 @@ def render_web(job: Job) -> None:
         job.browser.seal()
     if refused:
         job.warn(f"{len(refused)} request(s) outside the page's own folder/site were blocked")
+
+
+_FETCH_WORDS = {"ECONNREFUSED": "connection refused", "ENOTFOUND": "host not found", "EAI_AGAIN": "host not found",
+                "ETIMEDOUT": "timed out", "ECONNRESET": "connection reset", "EHOSTUNREACH": "host unreachable",
+                "ENETUNREACH": "network unreachable", "CERT": "TLS certificate not accepted"}
+
+
+def _fetch_failure(entry: str) -> str:
+    """'URL (error text)' from the browser's refused list, in words."""
+    reason = entry.split(" (", 1)[1].rstrip(")")
+    for code, words in _FETCH_WORDS.items():
+        if code in reason:
+            return words
+    return reason.splitlines()[0][:200]
