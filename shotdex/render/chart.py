@@ -46,12 +46,17 @@ def _local_file(source: str, folder: str, url: str) -> str:
         return ""
     if parts.scheme or parts.netloc or url.startswith("//"):
         raise SealedError(source, f"remote data is not allowed: rendering is sealed ({url})")
+    return _file_in(source, folder, parts.path, "data", url)
+
+
+def _file_in(source: str, folder: str, rel: str, what: str, url: str) -> str:
+    """The file a spec's relative URL path names, which must lie inside the spec's folder."""
     folder = os.path.realpath(folder)
-    path = os.path.realpath(os.path.join(folder, unquote(parts.path)))
+    path = os.path.realpath(os.path.join(folder, unquote(rel)))
     if os.path.commonpath([path, folder]) != folder:
-        raise SealedError(source, f"data outside the spec's folder is not allowed: {url}")
+        raise SealedError(source, f"{what} outside the spec's folder is not allowed: rendering is sealed ({url[:200]})")
     if not os.path.isfile(path):
-        raise RenderError(source, f"data file not found: {url}")
+        raise RenderError(source, f"{what} file not found: {url[:200]}")
     return path
 
 
@@ -109,12 +114,7 @@ def _image_data_uri(source: str, folder: str, url: str) -> str:
     parts = urlsplit(rel)
     if parts.scheme or parts.netloc or rel.startswith("//") or os.path.isabs(unquote(parts.path)):
         raise SealedError(source, f"image URL outside the spec's folder is not allowed: rendering is sealed ({url[:200]})")
-    folder = os.path.realpath(folder)
-    path = os.path.realpath(os.path.join(folder, unquote(parts.path)))
-    if os.path.commonpath([path, folder]) != folder:
-        raise SealedError(source, f"image outside the spec's folder is not allowed: rendering is sealed ({url[:200]})")
-    if not os.path.isfile(path):
-        raise RenderError(source, f"image file not found: {rel[:200]}")
+    path = _file_in(source, folder, parts.path, "image", rel)
     if os.path.getsize(path) > _MAX_IMAGE_BYTES:
         raise RenderError(source, f"image file larger than 20 MB: {rel[:200]}")
     with open(path, "rb") as f:
