@@ -60,6 +60,16 @@ KIND_BY_SUFFIX: dict[str, str] = {
     ".htm": "web",
     # documents
     ".pdf": "pdf",
+    # office documents (LibreOffice -> PDF)
+    ".docx": "office",
+    ".doc": "office",
+    ".odt": "office",
+    ".rtf": "office",
+    ".pptx": "office",
+    ".ppt": "office",
+    ".odp": "office",
+    ".xls": "office",
+    ".ods": "office",
 }
 
 # Skip reasons too common to mention one by one (any real folder is full of them); the others

@@ -8,6 +8,7 @@ from ..errors import ChromiumNotFound, ShotdexError, SourceError
 from .browser import Browser, BrowserGone
 from .chart import render_chart
 from .discover import content_hash, is_url, kind_of
+from .office import OfficeConverter, render_office
 from .pdf import render_pdf
 from .style import document, esc
 from .table import render_table
@@ -25,6 +26,7 @@ RENDERERS = {
     "chart": render_chart,
     "web": render_web,
     "pdf": render_pdf,
+    "office": render_office,
 }
 
 _CRASH_WORDS = ("Target crashed", "has been closed", "Target closed", "Browser closed", "crashed",
@@ -51,6 +53,8 @@ class Renderer:
     def __init__(self, settings: RenderSettings | None = None, chromium: str | None = None):
         self.settings = settings or RenderSettings()
         self.browser = Browser(self.settings, chromium)
+        # started on the first office document; its own time and memory budget per document
+        self.office = OfficeConverter(self.settings.render_timeout_s, self.settings.max_converter_mb)
         self._limit = self.settings.render_timeout_s
 
     def __enter__(self) -> "Renderer":
@@ -60,8 +64,9 @@ class Renderer:
         self.close()
 
     def close(self) -> None:
-        """Close the browser, if one was started."""
+        """Close the browser and the office converter, if they were started."""
         self.browser.close()
+        self.office.close()
 
     def render(self, source: str) -> RenderResult:
         """Render one source. Never raises for a bad source: failures come back as result.error (one
@@ -87,7 +92,7 @@ class Renderer:
         else:
             result.content_hash = content_hash(source)
         for attempt in (1, 2):
-            job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser)
+            job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser, office=self.office)
             try:
                 self._run(job)
             except ChromiumNotFound:

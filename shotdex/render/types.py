@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Tile", "RenderSettings", "RenderResult"]
 
-KINDS = ("text", "table", "chart", "web", "pdf")
+KINDS = ("text", "table", "chart", "web", "pdf", "office")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class RenderSettings:
     render_timeout_s: float = 30.0
     max_image_pixels: int = 60_000_000
     max_table_cells: int = 200_000
+    max_converter_mb: int = 2048  # memory budget of the office converter (LibreOffice), killed above it
     allow_private: bool = False
     chromium_sandbox: bool | None = None  # None: on unless running as root
 
@@ -45,6 +46,7 @@ class RenderSettings:
         payload = dict(asdict(self), renderer=RENDERER_VERSION)
         payload.pop("render_timeout_s")
         payload.pop("allow_private")
+        payload.pop("max_converter_mb")
         payload.pop("chromium_sandbox")
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
