@@ -65,8 +65,11 @@ class OfficeNotFound(SetupError):
 def find_soffice() -> str:
     """Path of soffice.bin (LibreOffice's real program, without its start-up script)."""
     explicit = os.environ.get("SHOTDEX_SOFFICE")
-    candidates = [explicit] if explicit else []
-    candidates += ["/usr/lib/libreoffice/program/soffice.bin", "/opt/libreoffice/program/soffice.bin"]
+    if explicit:
+        if os.path.isfile(explicit) and os.access(explicit, os.X_OK):
+            return explicit
+        raise OfficeNotFound(f"SHOTDEX_SOFFICE={explicit} is not a program; LibreOffice: apt-get install {PACKAGES}")
+    candidates = ["/usr/lib/libreoffice/program/soffice.bin", "/opt/libreoffice/program/soffice.bin"]
     which = shutil.which("soffice")
     if which:
         candidates.append(os.path.join(os.path.dirname(os.path.realpath(which)), "soffice.bin"))
@@ -123,12 +126,12 @@ def _rss_mb(pid: int) -> float:
 class OfficeConverter:
     """One sealed LibreOffice for a run. convert(src, pdf) -> None or raises RenderError (one line)."""
 
-    def __init__(self, timeout_s: float = 30.0, max_mb: int = 2048):
+    def __init__(self, timeout_s: float = 30.0, max_mb: int = 2048, isolation: str | None = None):
         self.timeout_s = timeout_s
         self.max_mb = max_mb
         self.proc: subprocess.Popen | None = None
         self.tmp: str | None = None
-        self.isolation: str | None = None
+        self.isolation = isolation  # None: network_isolation() decides on first start
         self.peak_mb = 0.0
         self.starts = 0
 
