@@ -128,6 +128,8 @@ def index(
     prune: bool = typer.Option(False, "--prune", help="Drop indexed sources under these folders that no longer exist."),
     js: bool = typer.Option(False, "--js", help="Run page JavaScript (with a time limit)."),
     allow_private: bool = typer.Option(False, "--allow-private", help="Let URL sources redirect to private/loopback addresses."),
+    include: Optional[List[str]] = typer.Option(None, "--include", help="Only sources whose path below a folder given (or name) matches this glob (repeatable; * crosses folders)."),
+    exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Leave out sources whose path below a folder given (or name) matches this glob (repeatable)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Render, read and embed sources into the index (incremental: unchanged sources are skipped)."""
@@ -156,7 +158,8 @@ def index(
         idx = open_index(settings=s)
         if bar:
             bar.start()
-        report = idx.add(sources, progress=step, prune=prune, stop=stop)
+        report = idx.add(sources, progress=step, prune=prune, stop=stop, include=include or None,
+                         exclude=exclude or None)
     except KeyboardInterrupt:
         if bar:
             bar.stop()

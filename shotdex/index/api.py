@@ -82,14 +82,19 @@ class Index:
         progress: Callable[[ProgressEvent], None] | None = None,
         prune: bool = False,
         stop: threading.Event | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
     ) -> AddReport:
-        """Index files, folders and URLs incrementally; returns what was added, skipped and failed."""
+        """Index files, folders and URLs incrementally; returns what was added, skipped and failed.
+        include/exclude: globs (`*` crosses folders) on each source's path below the folder given, or
+        its bare name: only sources matching an include, and none matching an exclude, are indexed."""
         paths = [str(p) for p in paths]
         with WriterLock(self.store.folder):
             emb = self.embedder
             if not self.store.exists:
                 self.store.create(emb.name, emb.fingerprint, emb.dim)
-            return run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop)
+            return run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop,
+                           include=include, exclude=exclude)
 
     def remove(self, paths: Iterable[str | Path]) -> list[str]:
         """Drop sources (files, or everything under a folder); returns the sources removed."""

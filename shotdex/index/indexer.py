@@ -112,9 +112,13 @@ def run_add(
     prune: bool = False,
     progress: Callable[[ProgressEvent], None] | None = None,
     stop: threading.Event | None = None,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
 ) -> AddReport:
-    """Index paths into store. Library code: never prints; the report says everything."""
+    """Index paths into store. Library code: never prints; the report says everything.
+    include/exclude: globs on the path below each folder given (or the bare name); see render/globs.py."""
     from ..render import RenderSettings, discover
+    from ..render.globs import filter_sources
 
     from .pipeline import EmbedStage, EncodeStage, ReadStage, RenderStage, WriteStage
     from .runner import run_local
@@ -123,7 +127,7 @@ def run_add(
     report = AddReport()
     rs = RenderSettings.from_settings(settings)
     paths = list(paths)
-    found = discover(paths)
+    found = filter_sources(discover(paths), paths, include, exclude)
     report.ignored = list(found.skipped)
     plan = _Plan(store, found.sources, rs.hash, report)
     if prune:

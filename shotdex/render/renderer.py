@@ -10,6 +10,7 @@ from .chart import render_chart
 from .discover import content_hash, is_url, kind_of
 from .office import OfficeConverter, render_office
 from .pdf import render_pdf
+from .photo import render_image
 from .style import document, esc
 from .table import render_table
 from .text import render_text
@@ -27,6 +28,7 @@ RENDERERS = {
     "web": render_web,
     "pdf": render_pdf,
     "office": render_office,
+    "image": render_image,
 }
 
 _CRASH_WORDS = ("Target crashed", "has been closed", "Target closed", "Browser closed", "crashed",
