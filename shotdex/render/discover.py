@@ -60,6 +60,9 @@ KIND_BY_SUFFIX: dict[str, str] = {
     ".htm": "web",
     # documents
     ".pdf": "pdf",
+    # e-books and mail
+    ".epub": "epub",
+    ".eml": "mail",
     # photos and scans
     ".tif": "image",
     ".tiff": "image",

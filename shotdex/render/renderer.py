@@ -8,6 +8,7 @@ from ..errors import ChromiumNotFound, ShotdexError, SourceError
 from .browser import Browser, BrowserGone
 from .chart import render_chart
 from .discover import content_hash, is_url, kind_of
+from .epub import render_epub
 from .office import OfficeConverter, render_office
 from .pdf import render_pdf
 from .photo import render_image
@@ -29,6 +30,7 @@ RENDERERS = {
     "pdf": render_pdf,
     "office": render_office,
     "image": render_image,
+    "epub": render_epub,
 }
 
 _CRASH_WORDS = ("Target crashed", "has been closed", "Target closed", "Browser closed", "crashed",

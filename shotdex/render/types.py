@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Tile", "RenderSettings", "RenderResult"]
 
-KINDS = ("text", "table", "chart", "web", "pdf", "office", "image")
+KINDS = ("text", "table", "chart", "web", "pdf", "office", "image", "epub", "mail")
 
 
 @dataclass(frozen=True)
