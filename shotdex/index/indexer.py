@@ -63,8 +63,18 @@ class ProgressEvent:
 
 
 def under_roots(source: str, roots: list[str]) -> bool:
-    """True when source is one of roots or lies below one of them."""
-    return any(source == r or source.startswith(r.rstrip("/") + "/") for r in roots)
+    """True when source is one of roots, lies below one of them, or is a part of one ('mail.eml#a.pdf')."""
+    return any(source == r or source.startswith(r.rstrip("/") + "/") or source.startswith(r + "#") for r in roots)
+
+
+def part_of(source: str, alive: set[str]) -> bool:
+    """True for an embedded part ('mail.eml#a.pdf') of a source in alive."""
+    i = source.find("#")
+    while i != -1:
+        if source[:i] in alive:
+            return True
+        i = source.find("#", i + 1)
+    return False
 
 
 class _Plan:
@@ -133,7 +143,8 @@ def run_add(
     if prune:
         roots = [str(Path(p).resolve()) for p in paths if "://" not in p]
         alive = set(found.sources)
-        gone = [s for s in store.source_rows(["status"]) if under_roots(s, roots) and s not in alive and not os.path.exists(s)]
+        gone = [s for s in store.source_rows(["status"]) if under_roots(s, roots) and s not in alive
+                and not os.path.exists(s) and not part_of(s, alive)]
         store.delete_sources(gone)
         report.pruned = gone
 

@@ -156,8 +156,10 @@ class WriteStage:
         if not done:
             return
         store, report, shash = self.store, self.report, self.settings_hash
-        rows, replaced, source_rows = [], [], []
+        rows, replaced, source_rows, stale = [], [], [], []
         pending = store.pending()
+        known = [k for k in store.source_rows(["status"]) if "#" in k] if any(d.result.parts or
+                 (d.job.old is not None and d.job.old["kind"] == "mail") for d in done) else []
         for d in done:
             job, res = d.job, d.result
             src = job.source
@@ -173,14 +175,32 @@ class WriteStage:
                 replaced.append(src)
             report.tiles += len(d.rows)
             (report.updated if job.old is not None and job.old["status"] == "indexed" else report.added).append(src)
+            own = sum(1 for r in d.rows if r.tile.source == src)
             source_rows.append(
-                _source_row(job, res.kind, res.content_hash or "", shash, len(d.rows), "indexed", "", res.warnings)
+                _source_row(job, res.kind, res.content_hash or "", shash, own, "indexed", "", res.warnings)
             )
+            stale += _parts(job, res, shash, source_rows, replaced, known)
         names = {d.job.source for d in done}
         store.set_pending(pending | names)
         store.replace_tiles(rows, replaced)
         store.write_sources(source_rows)
+        if stale:
+            store.delete_sources(stale)
         store.set_pending(store.pending() - names)
+
+
+def _parts(job: SourceJob, res, shash: str, source_rows: list, replaced: list, known: list[str]) -> list[str]:
+    """Source rows for a source's embedded parts ('mail.eml#a.pdf'), each replacing its old tiles; returns
+    the parent's old parts that are gone (to delete)."""
+    prefix = job.source + "#"
+    old = [k for k in known if k.startswith(prefix)]
+    replaced += old
+    for part in res.parts:
+        n = sum(1 for t in res.tiles if t.source == part.source)
+        source_rows.append(_source_row(SourceJob(part.source, job.size, job.mtime), part.kind, part.content_hash or "",
+                                       shash, n, "indexed", "", part.warnings))
+    alive = {p.source for p in res.parts}
+    return [k for k in old if k not in alive]
 
 
 def _tile_row(r: TileRow) -> dict:

@@ -9,6 +9,7 @@ from .browser import Browser, BrowserGone
 from .chart import render_chart
 from .discover import content_hash, is_url, kind_of
 from .epub import render_epub
+from .mail import render_mail
 from .office import OfficeConverter, render_office
 from .pdf import render_pdf
 from .photo import render_image
@@ -31,6 +32,7 @@ RENDERERS = {
     "office": render_office,
     "image": render_image,
     "epub": render_epub,
+    "mail": render_mail,
 }
 
 _CRASH_WORDS = ("Target crashed", "has been closed", "Target closed", "Browser closed", "crashed",
@@ -107,8 +109,40 @@ class Renderer:
                     continue
                 return result
             result.tiles, result.warnings = job.tiles, job.warnings
+            if job.parts:
+                self._render_parts(result, job.parts)
             return result
         return result
+
+    def _render_parts(self, result: RenderResult, parts: list[tuple[str, bytes]]) -> None:
+        """Render embedded files (mail attachments) as their own sources named 'parent#name'; their tiles
+        join the parent's (one write, one commit), their failures become the parent's warnings."""
+        import tempfile
+
+        seen: set[str] = set()
+        for name, data in parts:
+            unique, n = name, 1
+            while unique in seen:
+                n += 1
+                stem, dot, ext = name.rpartition(".")
+                unique = f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"
+            seen.add(unique)
+            with tempfile.TemporaryDirectory(prefix="shotdex-part-") as folder:
+                path = os.path.join(folder, unique)
+                with open(path, "wb") as f:
+                    f.write(data)
+                sub = self.render(path)
+            name_in_index = f"{result.source}#{unique}"
+            sub.source = name_in_index
+            sub.warnings = [w.replace(path, name_in_index) for w in sub.warnings]
+            result.warnings += sub.warnings
+            if not sub.ok:
+                result.warnings.append(f"{result.source}: attachment {unique} not indexed: {sub.error}")
+                continue
+            for t in sub.tiles:
+                t.source = name_in_index
+            result.parts.append(sub)
+            result.tiles += sub.tiles
 
     def _run(self, job: Job) -> None:
         s = self.settings

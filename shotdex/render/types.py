@@ -88,6 +88,8 @@ class RenderResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     content_hash: str | None = None
+    # embedded sources rendered as their own ('mail.eml#report.pdf'); their tiles are also in `tiles`
+    parts: list["RenderResult"] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
