@@ -87,7 +87,7 @@ def test_kind_of_endings():
     assert kind_of("notes.md") == "text" and kind_of("main.py") == "text"
     assert kind_of("doc.pdf") == "pdf"
     assert kind_of("movie.mkv") is None and kind_of(".vl.json") != "chart"
-    assert set(KIND_BY_SUFFIX.values()) == {"text", "table", "chart", "web", "pdf"}
+    assert set(KIND_BY_SUFFIX.values()) == {"text", "table", "chart", "web", "pdf", "office", "image", "epub", "mail"}
 
 
 def test_discover_skips_hidden_unknown_and_symlink_loops(tmp_path):

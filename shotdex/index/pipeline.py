@@ -97,6 +97,7 @@ class RenderStage:
     def kill(self) -> None:
         """End the source being rendered now (from another thread, after an interrupt)."""
         self.renderer.browser.kill()
+        self.renderer.office.kill()
 
     def close(self) -> None:
         self.renderer.close()

@@ -178,6 +178,15 @@ class OfficeConverter:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
 
+    def kill(self) -> None:
+        """Kill the converter now (safe from another thread: an interrupted run); restarted on next need."""
+        proc = self.proc
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
     def _kill(self, proc: subprocess.Popen) -> None:
         try:
             os.killpg(proc.pid, signal.SIGKILL)

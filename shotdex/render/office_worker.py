@@ -80,13 +80,26 @@ def convert(desktop, src: str, out: str) -> dict:
     return {"ok": True}
 
 
+def _die_with_parent() -> None:
+    """Linux: be killed when the parent goes (a shotdex run ended by Ctrl-C or kill -9 leaves nothing)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> None:
+    _die_with_parent()
     soffice, profile, pipe = sys.argv[1:4]
     answers = sys.stdout
     sys.stdout = sys.stderr  # nothing but answers on the real stdout
     args = [soffice, f"-env:UserInstallation={profile}", "--headless", "--invisible", "--nologo", "--norestore",
             "--nodefault", "--nolockcheck", "--nofirststartwizard", f"--accept=pipe,name={pipe};urp;"]
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=_die_with_parent)
     try:
         try:
             desktop = _connect(pipe, proc, time.monotonic() + 60)
@@ -94,7 +107,7 @@ def main() -> None:
             if proc.returncode != 81:  # 81: a new profile was set up and soffice asks to be started again
                 raise
             proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+                                    stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
             desktop = _connect(pipe, proc, time.monotonic() + 60)
         answers.write(json.dumps({"ready": True, "pid": proc.pid}) + "\n")
         answers.flush()
