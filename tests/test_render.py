@@ -473,7 +473,7 @@ def test_bad_inputs_each_one_clear_line_the_rest_rendered(renderer, tmp_path):
 
 def test_missing_source_and_unknown_ending(renderer, tmp_path):
     assert renderer.render(str(tmp_path / "nope.md")).error == "not found"
-    (tmp_path / "a.xyz").write_text("x")
+    (tmp_path / "a.xyz").write_bytes(b"\x00\x01\x02 binary")  # text of an unknown ending is text (issue 19)
     assert "unknown" in renderer.render(str(tmp_path / "a.xyz")).error
 
 

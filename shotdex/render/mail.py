@@ -2,8 +2,8 @@
 
 The page is generated (set_content), so nothing it names is fetched: remote images and tracking pixels
 in an HTML body are refused by the sealed browser, scripts are off. Attachments whose name has a kind
-shotdex renders are saved into a private folder and handed back on the job (`job.parts`); the Renderer
-renders each one as its own source named `mail.eml#name`.
+shotdex renders are handed back on the job (`job.parts`, at most MAX_PARTS); the Renderer saves
+each into a private folder and renders it as its own source named `mail.eml#name`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .tiling import Job, capture_page
 __all__ = ["render_mail", "MAX_MAIL_MB", "attachment_name"]
 
 MAX_MAIL_MB = 64
+MAX_PARTS = 20  # attachments indexed per message (each has its own tile cap); the rest only listed
 _HEADERS = ("From", "To", "Cc", "Date", "Subject")
 _CSS = (
     ".mail-head { border: 1px solid #ddd; background: #f6f6f6; padding: 8px 12px; margin-bottom: 14px; "
@@ -51,7 +52,7 @@ def _body(msg) -> tuple[str, str]:
 
 
 def render_mail(job: Job) -> None:
-    """Render one message; known attachments go to job.parts as (name, path) for the Renderer."""
+    """Render one message; known attachments go to job.parts as (name, bytes) for the Renderer."""
     size = os.path.getsize(job.source)
     if size == 0:
         raise RenderError(job.source, "empty file")
@@ -74,8 +75,13 @@ def render_mail(job: Job) -> None:
         name = attachment_name(part.get_filename(), i)
         data = part.get_payload(decode=True) or b""
         attached.append(f"{esc(name)} ({len(data) / 1024:,.1f} KB)")
-        if KIND_BY_SUFFIX.get(suffix_of(name)) not in (None, "mail") and data and job.parts is not None:
-            job.parts.append((name, data))
+        if KIND_BY_SUFFIX.get(suffix_of(name)) not in (None, "mail") and data:
+            if len(job.parts) < MAX_PARTS:
+                job.parts.append((name, data))
+            elif len(job.parts) == MAX_PARTS:
+                job.warn(f"more than {MAX_PARTS} attachments of a known kind; the rest are only listed")
+                job.parts.append(None)
+    job.parts[:] = [p for p in job.parts if p is not None]
     if attached:
         rows.append(f"<div class=mail-att><b>Attachments</b> {', '.join(attached)}</div>")
     content, subtype = _body(msg)
