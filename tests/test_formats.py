@@ -79,6 +79,7 @@ def test_text_without_a_known_ending_and_gzip_text_are_found_binaries_stay_ignor
     (docs / "legacy").write_bytes("caf\xe9 menu lists croissant and brioche\n".encode("latin-1"))
     with gzip.open(docs / "changelog.gz", "wt") as f:
         f.write("version 2: the tapir release fixes the kettle bug\n")
+    (docs / "style.css").write_text("body { color: #333 } /* a page's styles: not a source of its own */\n")
     (docs / "blob").write_bytes(bytes(range(256)) * 8)
     (docs / "program").write_bytes(b"\x7fELF\x02\x01\x01" + b"\x00" * 600)
     with gzip.open(docs / "data.gz", "wb") as f:
@@ -87,7 +88,7 @@ def test_text_without_a_known_ending_and_gzip_text_are_found_binaries_stay_ignor
     rep = idx.add([docs])
     added = sorted(Path(s).name for s in rep.added)
     assert added == ["Makefile", "THANKS", "changelog.gz", "copyright", "legacy", "server.conf"], rep.failed
-    assert sorted(Path(p).name for p, why in rep.ignored if why == "unknown ending") == ["blob", "data.gz", "program"]
+    assert sorted(Path(p).name for p, why in rep.ignored if why == "unknown ending") == ["blob", "data.gz", "program", "style.css"]
     for query, name in [("quetzal feather birdwatchers", "copyright"), ("marmalade toolchain", "Makefile"),
                         ("aardvark proxy", "server.conf"), ("lemur sketches", "THANKS"),
                         ("croissant brioche", "legacy"), ("tapir release kettle", "changelog.gz")]:

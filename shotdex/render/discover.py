@@ -114,9 +114,13 @@ def kind_of(source: str) -> str | None:
     return kind if kind is not None else _sniffed_kind(source)
 
 
+# Text files that belong to another source rather than stand alone: a web page's styles and source maps.
+NOT_SNIFFED = (".css", ".map")
+
+
 def _sniffed_kind(source: str) -> str | None:
     """'text' for an existing file of unknown ending (README, Makefile, .conf, .log, x.gz) holding text."""
-    if not os.path.isfile(source):
+    if suffix_of(source) in NOT_SNIFFED or not os.path.isfile(source):
         return None
     from .sniff import sniff_text_file
 
