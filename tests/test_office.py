@@ -5,6 +5,8 @@ LibreOffice is required (CI installs it): these tests fail, not skip, when it is
 
 import http.server
 import io
+import json
+import os
 import re
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from shotdex.render.office import OfficeConverter, find_soffice, network_isolati
 
 TOY = shotdex.Settings(plugins="toy_embedder", model="toy")
 LO_MAKE = str(Path(__file__).with_name("lo_make.py"))
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -105,15 +108,23 @@ def test_docx_pages_and_table_are_found_on_their_page(tmp_path):
 
 
 def test_pptx_slides_and_a_chart_picture_found_by_reading_them(tmp_path):
-    """The chart slide holds no text at all: only OCR of the rendered slide (the reader) can find it."""
+    """The chart slide holds no text at all: only OCR of the rendered slide (the reader) can find it.
+    Run as a user would, through the CLI in its own process (the reader's model stays out of pytest's)."""
     make_pptx(tmp_path / "deck.pptx")
-    idx = shotdex.open(db=tmp_path / "db", settings=shotdex.Settings(model="reader", ocr_workers=1))
-    rep = idx.add([tmp_path / "deck.pptx"])
-    assert not rep.failed and rep.tiles == 2
-    hit = idx.search("volcano observatory budget", k=1, tiles=True)[0]
-    assert hit.page == 0
-    hit = idx.search("turnip harvest", k=1, tiles=True)[0]
-    assert hit.page == 1 and "turnip" in hit.snippet.lower()
+    env = dict(os.environ, LANCEDB_LOG="error", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", SHOTDEX_OCR_WORKERS="1")
+
+    def cli(*args):
+        p = subprocess.run([sys.executable, "-m", "shotdex.cli", *map(str, args), "--db", str(tmp_path / "db")],
+                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    rep = json.loads(cli("index", tmp_path / "deck.pptx", "--model", "reader", "--json"))
+    assert not rep["failed"] and rep["tiles"] == 2
+    (hit,) = [json.loads(x) for x in cli("search", "volcano observatory budget", "--tiles", "-k", "1", "--json").splitlines()]
+    assert hit["page"] == 0 and hit["kind"] == "office"
+    (hit,) = [json.loads(x) for x in cli("search", "turnip harvest", "--tiles", "-k", "1", "--json").splitlines()]
+    assert hit["page"] == 1 and "turnip" in hit["snippet"].lower()
 
 
 def test_odt_ods_rtf_made_by_libreoffice_are_found(tmp_path):
