@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${SHOTDEX_VENV:-$ROOT/.venv}
-APT_PKGS="chromium fonts-dejavu-core fonts-liberation tesseract-ocr tesseract-ocr-eng python3-venv"
+APT_PKGS="chromium fonts-dejavu-core fonts-liberation tesseract-ocr tesseract-ocr-eng python3-venv
+  libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui python3-uno"
 
 need_apt() {
   local missing=()

@@ -128,6 +128,8 @@ def index(
     allow_private: bool = typer.Option(False, "--allow-private", help="Let URL sources redirect to private/loopback addresses."),
     max_tiles: Optional[int] = MaxTilesOpt,
     follow_links: bool = typer.Option(False, "--follow-links", help="Follow symbolic links that lead outside the paths given."),
+    include: Optional[List[str]] = typer.Option(None, "--include", help="Only sources whose path below a folder given (or name) matches this glob (repeatable; * crosses folders)."),
+    exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Leave out sources whose path below a folder given (or name) matches this glob (repeatable)."),
     as_json: bool = JsonOpt,
     quiet: bool = QuietOpt,
     verbose: bool = VerboseOpt,
@@ -165,7 +167,8 @@ def index(
         idx = open_index(settings=s)
         if bar:
             bar.start()
-        report = idx.add(sources, progress=step, prune=prune, stop=stop)
+        report = idx.add(sources, progress=step, prune=prune, stop=stop, include=include or None,
+                         exclude=exclude or None)
     except KeyboardInterrupt:
         if bar:
             bar.stop()

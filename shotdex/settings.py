@@ -36,6 +36,7 @@ class Settings:
     render_timeout_s: float = 30.0
     max_image_pixels: int = 60_000_000
     max_table_cells: int = 200_000
+    max_converter_mb: int = 2048  # LibreOffice's memory budget per document (office kind)
     chromium: str | None = None
     allow_private: bool = False
     chromium_sandbox: bool | None = None  # None: Chromium's sandbox on, except as root (where it cannot run)

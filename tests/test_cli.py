@@ -47,7 +47,7 @@ def mixed(tmp_path):
     shutil.copy(SAMPLES / "notes" / "sourdough-baking.md", c)
     (c / "junk.csv").write_bytes(bytes(range(256)) * 40)
     (c / ".hidden.md").write_text("# hidden")
-    (c / "notes.xyz").write_text("unknown ending")
+    (c / "notes.xyz").write_bytes(b"\x00\x01 binary of an unknown ending")  # text would be indexed (issue 19)
     return c
 
 

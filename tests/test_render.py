@@ -87,7 +87,7 @@ def test_kind_of_endings():
     assert kind_of("notes.md") == "text" and kind_of("main.py") == "text"
     assert kind_of("doc.pdf") == "pdf"
     assert kind_of("movie.mkv") is None and kind_of(".vl.json") != "chart"
-    assert set(KIND_BY_SUFFIX.values()) == {"text", "table", "chart", "web", "pdf"}
+    assert set(KIND_BY_SUFFIX.values()) == {"text", "table", "chart", "web", "pdf", "office", "image", "epub", "mail"}
 
 
 def test_discover_skips_hidden_unknown_and_symlink_loops(tmp_path):
@@ -475,7 +475,7 @@ def test_bad_inputs_each_one_clear_line_the_rest_rendered(renderer, tmp_path):
 
 def test_missing_source_and_unknown_ending(renderer, tmp_path):
     assert renderer.render(str(tmp_path / "nope.md")).error == "not found"
-    (tmp_path / "a.xyz").write_text("x")
+    (tmp_path / "a.xyz").write_bytes(b"\x00\x01\x02 binary")  # text of an unknown ending is text (issue 19)
     assert "unknown" in renderer.render(str(tmp_path / "a.xyz")).error
 
 

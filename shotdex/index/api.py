@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 
 from ..errors import QueryError, SourceNotFound
 from ..settings import Settings
-from .indexer import AddReport, ProgressEvent, decode_image, run_add, under_roots
+from .indexer import AddReport, ProgressEvent, decode_image, on_disk, run_add, under_roots
 from .lock import WriterLock
 from .query import parse_query
 from .search import FUSION, Hit, search_store
@@ -198,9 +198,13 @@ class Index:
         progress: Callable[[ProgressEvent], None] | None = None,
         prune: bool = False,
         stop: threading.Event | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
     ) -> AddReport:
         """Index files, folders and URLs incrementally; returns what was added, updated, left
-        unchanged, ignored and failed. A path that does not exist raises SourceNotFound before any work."""
+        unchanged, ignored and failed. A path that does not exist raises SourceNotFound before any work.
+        include/exclude: globs (`*` crosses folders) on each source's path below the folder given, or
+        its bare name: only sources matching an include, and none matching an exclude, are indexed."""
         if isinstance(paths, (str, Path)):
             paths = [paths]
         paths = check_sources(paths)
@@ -209,11 +213,12 @@ class Index:
         with WriterLock(self.store.folder):
             if not self.store.exists:
                 self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options)
-            report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop)
+            report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop,
+                             include=include, exclude=exclude)
         if not prune:
             roots = [str(Path(p).resolve()) for p in paths if "://" not in p]
             report.missing = sorted(
-                s for s in self.store.source_rows([]) if "://" not in s and under_roots(s, roots) and not os.path.exists(s)
+                s for s in self.store.source_rows([]) if "://" not in s and under_roots(s, roots) and not on_disk(s)
             )
         return report
 
@@ -332,7 +337,7 @@ class Index:
         return [
             SourceInfo(source=s, kind=r["kind"], status=r["status"], tiles=int(r["tiles"] or 0),
                        indexed_at=float(r["indexed_at"] or 0.0), reason=r["reason"] or "",
-                       exists="://" in s or os.path.exists(s))
+                       exists="://" in s or on_disk(s))
             for s, r in sorted(rows.items())
         ]
 

@@ -70,8 +70,30 @@ class ProgressEvent:
 
 
 def under_roots(source: str, roots: list[str]) -> bool:
-    """True when source is one of roots or lies below one of them."""
-    return any(source == r or source.startswith(r.rstrip("/") + "/") for r in roots)
+    """True when source is one of roots, lies below one of them, or is a part of one ('mail.eml#a.pdf')."""
+    return any(source == r or source.startswith(r.rstrip("/") + "/") or source.startswith(r + "#") for r in roots)
+
+
+def on_disk(source: str) -> bool:
+    """Whether a file source (or, for an embedded part 'mail.eml#a.pdf', the file holding it) exists."""
+    if os.path.exists(source):
+        return True
+    i = source.find("#")
+    while i != -1:
+        if os.path.isfile(source[:i]):
+            return True
+        i = source.find("#", i + 1)
+    return False
+
+
+def part_of(source: str, alive: set[str]) -> bool:
+    """True for an embedded part ('mail.eml#a.pdf') of a source in alive."""
+    i = source.find("#")
+    while i != -1:
+        if source[:i] in alive:
+            return True
+        i = source.find("#", i + 1)
+    return False
 
 
 class _Plan:
@@ -122,9 +144,13 @@ def run_add(
     prune: bool = False,
     progress: Callable[[ProgressEvent], None] | None = None,
     stop: threading.Event | None = None,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
 ) -> AddReport:
-    """Index paths into store. Library code: never prints; the report says everything."""
+    """Index paths into store. Library code: never prints; the report says everything.
+    include/exclude: globs on the path below each folder given (or the bare name); see render/globs.py."""
     from ..render import RenderSettings, discover
+    from ..render.globs import filter_sources
 
     from .pipeline import EmbedStage, EncodeStage, ReadStage, RenderStage, WriteStage
     from .runner import run_local
@@ -133,13 +159,14 @@ def run_add(
     report = AddReport()
     rs = RenderSettings.from_settings(settings)
     paths = list(paths)
-    found = discover(paths, follow_links=rs.follow_links)
+    found = filter_sources(discover(paths, follow_links=rs.follow_links), paths, include, exclude)
     report.ignored = list(found.skipped)
     plan = _Plan(store, found.sources, rs.hash, report)
     if prune:
         roots = [str(Path(p).resolve()) for p in paths if "://" not in p]
         alive = set(found.sources)
-        gone = [s for s in store.source_rows(["status"]) if under_roots(s, roots) and s not in alive and not os.path.exists(s)]
+        gone = [s for s in store.source_rows(["status"]) if under_roots(s, roots) and s not in alive
+                and not os.path.exists(s) and not part_of(s, alive)]
         store.delete_sources(gone)
         report.pruned = gone
 

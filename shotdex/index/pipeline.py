@@ -119,6 +119,7 @@ class RenderStage:
     def kill(self) -> None:
         """End the source being rendered now (from another thread, after an interrupt)."""
         self.renderer.browser.kill()
+        self.renderer.office.kill()
 
     def close(self) -> None:
         self.renderer.close()
@@ -178,8 +179,10 @@ class WriteStage:
         if not done:
             return
         store, report, shash = self.store, self.report, self.settings_hash
-        rows, replaced, source_rows = [], [], []
+        rows, replaced, source_rows, stale = [], [], [], []
         pending = store.pending()
+        known = [k for k in store.source_rows(["status"]) if "#" in k] if any(d.result.parts or
+                 (d.job.old is not None and d.job.old["kind"] == "mail") for d in done) else []
         for d in done:
             job, res = d.job, d.result
             src = job.source
@@ -206,15 +209,19 @@ class WriteStage:
                 replaced.append(src)
             report.tiles += len(d.rows)
             (report.updated if was_good else report.added).append(src)
+            own = sum(1 for r in d.rows if r.tile.source == src)
             source_rows.append(
-                _source_row(job, res.kind, res.content_hash or "", shash, len(d.rows), "indexed", "", res.warnings)
+                _source_row(job, res.kind, res.content_hash or "", shash, own, "indexed", "", res.warnings)
             )
+            stale += _parts(job, res, d.rows, shash, source_rows, replaced, known)
         names = {d.job.source for d in done if not d.unchanged}
         if not names:
             return
         store.set_pending(pending | names)
         store.replace_tiles(rows, replaced)
         store.write_sources(source_rows)
+        if stale:
+            store.delete_sources(stale)
         store.set_pending(store.pending() - names)
 
 
@@ -226,6 +233,20 @@ def pixels_hash(tiles) -> str:
         h.update(t.image.tobytes())
         h.update((t.text or "").encode("utf-8", "surrogateescape"))
     return "px:" + h.hexdigest()
+
+
+def _parts(job: SourceJob, res, rows: list[TileRow], shash: str, source_rows: list, replaced: list, known: list[str]) -> list[str]:
+    """Source rows for a source's embedded parts ('mail.eml#a.pdf'), each replacing its old tiles; returns
+    the parent's old parts that are gone (to delete)."""
+    prefix = job.source + "#"
+    old = [k for k in known if k.startswith(prefix)]
+    replaced += old
+    for part in res.parts:
+        n = sum(1 for r in rows if r.tile.source == part.source)
+        source_rows.append(_source_row(SourceJob(part.source, job.size, job.mtime), part.kind, part.content_hash or "",
+                                       shash, n, "indexed", "", part.warnings))
+    alive = {p.source for p in res.parts}
+    return [k for k in old if k not in alive]
 
 
 def _tile_row(r: TileRow) -> dict:

@@ -60,11 +60,32 @@ KIND_BY_SUFFIX: dict[str, str] = {
     ".htm": "web",
     # documents
     ".pdf": "pdf",
+    # e-books and mail
+    ".epub": "epub",
+    ".eml": "mail",
+    # photos and scans
+    ".tif": "image",
+    ".tiff": "image",
+    ".gif": "image",
+    ".webp": "image",
+    ".bmp": "image",
+    ".heic": "image",
+    ".heif": "image",
+    # office documents (LibreOffice -> PDF)
+    ".docx": "office",
+    ".doc": "office",
+    ".odt": "office",
+    ".rtf": "office",
+    ".pptx": "office",
+    ".ppt": "office",
+    ".odp": "office",
+    ".xls": "office",
+    ".ods": "office",
 }
 
 # Skip reasons too common to mention one by one (any real folder is full of them); the others
 # (symlink loops, pipes, unreadable folders) get a line each.
-BENIGN_SKIPS = ("hidden", "unknown ending")
+BENIGN_SKIPS = ("hidden", "unknown ending", "excluded")
 
 _COMPOUND = sorted((s for s in KIND_BY_SUFFIX if s.count(".") > 1), key=len, reverse=True)
 
@@ -85,10 +106,25 @@ def suffix_of(source: str) -> str:
 
 
 def kind_of(source: str) -> str | None:
-    """'text' | 'table' | 'chart' | 'web' | 'pdf' for a path or URL, or None if shotdex does not render it."""
+    """The kind ('text', 'table', 'chart', 'web', 'pdf', 'office', ...) of a path or URL, or None if
+    shotdex does not render it. A local file of no known ending is text when its first KB is."""
     if is_url(source):
         return "web"
-    return KIND_BY_SUFFIX.get(suffix_of(source))
+    kind = KIND_BY_SUFFIX.get(suffix_of(source))
+    return kind if kind is not None else _sniffed_kind(source)
+
+
+# Text files that belong to another source rather than stand alone: a web page's styles and source maps.
+NOT_SNIFFED = (".css", ".map")
+
+
+def _sniffed_kind(source: str) -> str | None:
+    """'text' for an existing file of unknown ending (README, Makefile, .conf, .log, x.gz) holding text."""
+    if suffix_of(source) in NOT_SNIFFED or not os.path.isfile(source):
+        return None
+    from .sniff import sniff_text_file
+
+    return "text" if sniff_text_file(source) else None
 
 
 @dataclass

@@ -9,18 +9,20 @@ from ..errors import RenderError
 __all__ = ["render_pdf"]
 
 
-def render_pdf(job) -> None:
-    """Render each page of a PDF (up to max_tiles) as one image."""
+def render_pdf(job, path: str | None = None) -> None:
+    """Render each page of a PDF (up to max_tiles) as one image. `path`: the PDF to read when it is not
+    the source itself (an office document converted to PDF); tiles and errors still name the source."""
     import pypdfium2 as pdfium
 
-    if os.path.getsize(job.source) == 0:
+    path = path or job.source
+    if os.path.getsize(path) == 0:
         raise RenderError(job.source, "empty file")
-    with open(job.source, "rb") as f:
+    with open(path, "rb") as f:
         head = f.read(1024)
     if b"%PDF-" not in head:
         raise RenderError(job.source, "not a PDF (no %PDF- header)")
     try:
-        pdf = pdfium.PdfDocument(job.source)
+        pdf = pdfium.PdfDocument(path)
     except pdfium.PdfiumError as e:
         reason = str(e)
         if "password" in reason.lower():

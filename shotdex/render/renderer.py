@@ -10,7 +10,11 @@ from ..errors import ChromiumNotFound, ShotdexError, SourceError
 from .browser import Browser, BrowserGone
 from .chart import render_chart
 from .discover import content_hash, is_url, kind_of
+from .epub import render_epub
+from .mail import render_mail
+from .office import OfficeConverter, render_office
 from .pdf import render_pdf
+from .photo import render_image
 from .style import document, esc
 from .table import render_table
 from .text import render_text
@@ -28,6 +32,10 @@ RENDERERS = {
     "chart": render_chart,
     "web": render_web,
     "pdf": render_pdf,
+    "office": render_office,
+    "image": render_image,
+    "epub": render_epub,
+    "mail": render_mail,
 }
 
 _CRASH_WORDS = ("Target crashed", "has been closed", "Target closed", "Browser closed", "crashed",
@@ -70,6 +78,8 @@ class Renderer:
         self.settings = settings or RenderSettings()
         self.browser = Browser(self.settings, chromium)
         self.worker = ReaderWorker(getattr(self.settings, "reader_memory_mb", 2048))
+        # started on the first office document; its own time and memory budget per document
+        self.office = OfficeConverter(self.settings.render_timeout_s, self.settings.max_converter_mb)
         self._limit = self.settings.render_timeout_s
 
     def __enter__(self) -> "Renderer":
@@ -79,9 +89,10 @@ class Renderer:
         self.close()
 
     def close(self) -> None:
-        """Close the browser and the readers' process, if they were started."""
+        """Close the browser, the readers' process and the office converter, if they were started."""
         self.browser.close()
         self.worker.close()
+        self.office.close()
 
     def render(self, source: str, on_tile: Callable[[Tile, int], None] | None = None) -> RenderResult:
         """Render one source. Never raises for a bad source: failures come back as result.error (one
@@ -114,7 +125,7 @@ class Renderer:
         else:
             result.content_hash = content_hash(source)
         for attempt in (1, 2):
-            job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser, worker=self.worker,
+            job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser, worker=self.worker, office=self.office,
                       sink=None if on_tile is None else self._sink(on_tile, attempt))
             result.attempt = attempt
             try:
@@ -127,6 +138,8 @@ class Renderer:
                     continue
                 return result
             result.tiles, result.warnings, result.tile_count = job.tiles, job.warnings, job.count
+            if job.parts:
+                self._render_parts(result, job.parts)
             return result
         return result
 
@@ -139,6 +152,36 @@ class Renderer:
             finally:
                 self._timer = self.browser.watchdog(self._limit)
         return sink
+
+    def _render_parts(self, result: RenderResult, parts: list[tuple[str, bytes]]) -> None:
+        """Render embedded files (mail attachments) as their own sources named 'parent#name'; their tiles
+        join the parent's (one write, one commit), their failures become the parent's warnings."""
+        import tempfile
+
+        seen: set[str] = set()
+        for name, data in parts:
+            unique, n = name, 1
+            while unique in seen:
+                n += 1
+                stem, dot, ext = name.rpartition(".")
+                unique = f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"
+            seen.add(unique)
+            with tempfile.TemporaryDirectory(prefix="shotdex-part-") as folder:
+                path = os.path.join(folder, unique)
+                with open(path, "wb") as f:
+                    f.write(data)
+                sub = self.render(path)
+            name_in_index = f"{result.source}#{unique}"
+            sub.source = name_in_index
+            sub.warnings = [w.replace(path, name_in_index) for w in sub.warnings]
+            result.warnings += sub.warnings
+            if not sub.ok:
+                result.warnings.append(f"{result.source}: attachment {unique} not indexed: {sub.error}")
+                continue
+            for t in sub.tiles:
+                t.source = name_in_index
+            result.parts.append(sub)
+            result.tiles += sub.tiles
 
     def _run(self, job: Job) -> None:
         s = self.settings

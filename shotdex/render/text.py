@@ -72,9 +72,12 @@ def max_chars(settings) -> int:
 
 def render_text(job: Job) -> None:
     """Render a .txt / .md / source file into tiles."""
+    from .sniff import gz_inner_name, read_sniffed_text
+
     limit = max_chars(job.settings)
-    text, truncated = read_text(job.source, job.warnings, limit)
+    text, truncated = read_sniffed_text(job.source, job.warnings, limit) or read_text(job.source, job.warnings, limit)
     if truncated:
         job.warn(f"text longer than {limit} characters; the rest is left out")
-    job.page.set_content(text_page(text, job.source), wait_until="load")
+    name = os.path.join(os.path.dirname(job.source), gz_inner_name(job.source))  # notes.md.gz shows as notes.md
+    job.page.set_content(text_page(text, name), wait_until="load")
     capture_page(job, what="text")

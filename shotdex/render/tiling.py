@@ -93,6 +93,8 @@ class Job:
     settings: RenderSettings
     content_hash: str
     browser_getter: Callable[[], object] | None = None
+    office: object = None  # the run's OfficeConverter (office.py), for the office kind
+    parts: list = field(default_factory=list)  # (name, bytes) of embedded sources (mail attachments)
     tiles: list[Tile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     capped: bool = False

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Tile", "RenderSettings", "RenderResult"]
 
-KINDS = ("text", "table", "chart", "web", "pdf")
+KINDS = ("text", "table", "chart", "web", "pdf", "office", "image", "epub", "mail")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class RenderSettings:
     render_timeout_s: float = _S.render_timeout_s
     max_image_pixels: int = _S.max_image_pixels
     max_table_cells: int = _S.max_table_cells
+    max_converter_mb: int = _S.max_converter_mb  # memory budget of the office converter (LibreOffice), killed above it
     allow_private: bool = _S.allow_private
     chromium_sandbox: bool | None = _S.chromium_sandbox  # None: on unless running as root
     follow_links: bool = _S.follow_links  # follow symbolic links that lead outside the paths given
@@ -50,6 +51,7 @@ class RenderSettings:
         payload = dict(asdict(self), renderer=RENDERER_VERSION)
         payload.pop("render_timeout_s")
         payload.pop("allow_private")
+        payload.pop("max_converter_mb")
         payload.pop("chromium_sandbox")
         payload.pop("follow_links")
         payload.pop("reader_memory_mb")
@@ -95,6 +97,8 @@ class RenderResult:
     content_hash: str | None = None
     tile_count: int = 0  # tiles made (with Renderer.render(on_tile=...), streamed rather than in tiles)
     attempt: int = 1  # 2 when Chromium crashed once and the source was rendered again
+    # embedded sources rendered as their own ('mail.eml#report.pdf'); their tiles are also in `tiles`
+    parts: list["RenderResult"] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
