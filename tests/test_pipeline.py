@@ -79,8 +79,13 @@ def test_read_stage_is_the_reader_embedders_ocr(tmp_path):
     assert emb.reads_text and emb.read_workers() >= 1
     img = Image.new("RGB", (480, 120), "white")
     ImageDraw.Draw(img).text((10, 40), "LIGHTHOUSE GALE", fill="black", font_size=36)
-    row = ReadStage(emb)(TileRow(SourceJob("x", 0, 0.0), _FakeTile(img)))
+    read = ReadStage(emb)
+    row = read(TileRow(SourceJob("x", 0, 0.0), _FakeTile(img)))
     assert "LIGHTHOUSE" in row.reading[0].upper()
+    if emb.ocr.engine == "api":  # a run's reading threads give their Tesseract back when they end
+        assert len(emb.ocr._engine._apis) == 1
+        read.release()
+        assert emb.ocr._engine._apis == []
     (e,) = EmbedStage(emb)([row])
     assert e.embedding.text == row.reading[0]
     same = emb.embed_tiles([img])[0]  # the one-call path gives the same reading and vector

@@ -107,6 +107,9 @@ class Embedder(ABC):
         """What a reading embedder reads on one tile, (text, words); safe to call from several threads."""
         raise NotImplementedError(f"{self.name} does not read text")
 
+    def release_read_thread(self) -> None:
+        """Free what the calling thread holds for read_tile (its OCR engine); read_tile makes it anew."""
+
     def embed_readings(self, readings: Sequence) -> list[TileEmbedding]:
         """The vectors of tiles from what read_tile read on them (reading embedders)."""
         raise NotImplementedError(f"{self.name} does not read text")

@@ -198,6 +198,15 @@ class _ApiEngine:
         api.Recognize()  # releases the GIL (GetTSVText alone would recognise holding it)
         return _parse_tsv(api.GetTSVText(0))
 
+    def release_thread(self) -> None:
+        """End the calling thread's Tesseract instance, if it has one."""
+        api = getattr(self._local, "api", None)
+        if api is not None:
+            self._local.api = None
+            with self._lock:
+                self._apis.remove(api)
+            api.End()
+
     def close(self) -> None:
         with self._lock:
             for api in self._apis:
@@ -222,6 +231,9 @@ class _ProcessEngine:
         if out.returncode != 0:
             raise EmbedderError(f"tesseract failed: {out.stderr.decode(errors='replace').strip()[-300:]}")
         return _parse_tsv(out.stdout.decode("utf-8", errors="replace"))
+
+    def release_thread(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -250,6 +262,10 @@ class OcrPool:
     def read_one(self, image: "Image") -> Reading:
         """The reading of one image on the calling thread (callers run their own threads)."""
         return self._engine.read(image)
+
+    def release_thread(self) -> None:
+        """Free the calling thread's engine (a caller's thread that is done reading)."""
+        self._engine.release_thread()
 
     def read(self, images: Sequence["Image"]) -> list[Reading]:
         """The reading of each image, in order."""

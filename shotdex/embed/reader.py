@@ -126,6 +126,10 @@ class ReaderEmbedder(Embedder):
         """OCR of one tile (thread-safe: each thread has its own Tesseract)."""
         return self.ocr.read_one(image)
 
+    def release_read_thread(self) -> None:
+        if self._pool is not None:
+            self._pool.release_thread()
+
     def embed_readings(self, readings: Sequence[Reading]) -> list[TileEmbedding]:
         """Each reading's text through the sentence model, one text at a time (as embed_tiles does), so a
         tile's vector never depends on which other tiles happened to share its batch."""

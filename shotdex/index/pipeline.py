@@ -136,6 +136,10 @@ class ReadStage:
         row.reading = self.embedder.read_tile(row.tile.image)
         return row
 
+    def release(self) -> None:
+        """Free what the calling thread holds for reading (call it when the thread is done)."""
+        self.embedder.release_read_thread()
+
 
 class EmbedStage:
     """Tiles -> vectors: from what was read (reading embedders) or from the pixels (the others)."""

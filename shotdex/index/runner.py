@@ -120,21 +120,24 @@ def run_local(
     readers_left = [read.workers if read is not None else 0]
 
     def do_read():
-        while not stop.is_set():
-            try:
-                row = read_q.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if row is _DONE:
-                put(read_q, _DONE)  # for the other readers
-                with lock:
-                    readers_left[0] -= 1
-                    last = readers_left[0] == 0
-                if last:
-                    put(embed_q, _DONE)
-                return
-            if not put(embed_q, read(row)):
-                return
+        try:
+            while not stop.is_set():
+                try:
+                    row = read_q.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if row is _DONE:
+                    put(read_q, _DONE)  # for the other readers
+                    with lock:
+                        readers_left[0] -= 1
+                        last = readers_left[0] == 0
+                    if last:
+                        put(embed_q, _DONE)
+                    return
+                if not put(embed_q, read(row)):
+                    return
+        finally:
+            read.release()  # this thread's OCR engine: the next run has threads of its own
 
     def do_embed():
         done_rows: dict[int, list[TileRow]] = {}
@@ -165,16 +168,13 @@ def run_local(
             finished = _DONE in batch
             checks = [b.key for b in batch if isinstance(b, _Check)]
             rows = [b for b in batch if isinstance(b, TileRow)]
-            for row in encode_all(embed(rows)):
+            for row in [encode(r) for r in embed(rows)]:
                 on_tile(row.job.source)
                 done_rows.setdefault(id(row.job), []).append(row)
                 checks.append(id(row.job))
             for key in dict.fromkeys(checks):
                 complete(key)
         write_q.put(_DONE)
-
-    def encode_all(rows):
-        return [encode(r) for r in rows]
 
     threads = [threading.Thread(target=guarded(do_render), name="shotdex-render", daemon=True),
                threading.Thread(target=guarded(do_embed), name="shotdex-embed", daemon=True)]
