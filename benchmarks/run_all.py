@@ -54,14 +54,15 @@ PARTS: dict[str, list[str]] = {
     "e2e": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3"],
     "pipeline": ["benchmarks/pipeline_speed.py", "--tables", "150", "--runs", "3"],
     "serve": ["benchmarks/serve_speed.py", "--tiles", "100000"],
+    "office": ["benchmarks/office_speed.py", "--runs", "2"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
 }
-DEFAULT = ["quality", "fusion", "render", "embed", "index", "e2e", "pipeline", "serve"]
+DEFAULT = ["quality", "fusion", "render", "embed", "index", "e2e", "pipeline", "serve", "office"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
     ("goals.md", None), ("quality.md", "quality"), ("fusion.md", "fusion"), ("pipeline_speed.md", "pipeline"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
-    ("serve_speed.md", "serve"),
+    ("serve_speed.md", "serve"), ("office_speed.md", "office"),
 ]
 
 
