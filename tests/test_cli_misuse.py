@@ -114,7 +114,7 @@ def test_library_raises_typed_errors_naming_parameters(tmp_path, db):
         with pytest.raises(SettingsError, match=next(iter(bad))):
             Settings(**bad)
     idx = shotdex.open(db=db, settings=Settings(plugins="toy_embedder", model="toy"))
-    for kw in (dict(k="5"), dict(k=0), dict(kind="image"), dict(kind=["pdf", 3])):
+    for kw in (dict(k="5"), dict(k=0), dict(kind="photo"), dict(kind=["pdf", 3])):
         with pytest.raises(QueryError) as err:
             idx.search("telescope", **kw)
         assert "--" not in str(err.value)
@@ -136,8 +136,8 @@ def test_missing_path_or_other_scheme_is_exit_2_and_does_nothing(cmd, source, tm
 
 
 def test_kinds_are_validated_and_take_comma_lists_in_any_case(db):
-    msg = one_line(run("search", "telescope", "--db", db, "--kind", "image", env=TOY), 2)
-    assert "image" in msg and all(k in msg for k in ("text", "table", "chart", "web", "pdf"))
+    msg = one_line(run("search", "telescope", "--db", db, "--kind", "photo", env=TOY), 2)
+    assert "photo" in msg and all(k in msg for k in ("text", "table", "chart", "web", "pdf", "office", "image"))
     p = run("search", "telescope", "--db", db, "--kind", "PDF,Text", "--json", env=TOY, check=0)
     kinds = {json.loads(x)["kind"] for x in p.stdout.splitlines()}
     assert kinds == {"pdf", "text"}

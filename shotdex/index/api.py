@@ -22,7 +22,7 @@ __all__ = ["Index", "Stats", "SourceInfo", "open_index", "check_sources", "parse
 # What a `where` filter can name, and what each column holds (README lists the same).
 WHERE_COLUMNS = {
     "source": "absolute path or URL of the source",
-    "kind": "text, table, chart, web or pdf",
+    "kind": "text, table, chart, web, pdf, office, image, epub or mail",
     "page": "page from 0 (PDF page, sheet, column group; 0 for one-page sources)",
     "tile": "tile from 0, counted across the whole source",
     "x": "tile's left edge on its page, CSS px",
