@@ -1,6 +1,6 @@
 """The index pipeline against its own OCR engine and against the machine's physical limit, one run.
 
-    .venv/bin/python benchmarks/pipeline_speed.py [--tables 150] [--runs 3] [--corpus DIR]
+    .venv/bin/python benchmarks/pipeline_speed.py [--tables 100] [--runs 3] [--corpus DIR]
 
 On the same `--tables` wtq-dev tables (seed 1), in one run:
 1. OCR alone: the tesserocr pool `reader` uses (same engine, same worker count), images in memory;
@@ -81,7 +81,7 @@ def per_tile(fn, items) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tables", type=int, default=150)
+    ap.add_argument("--tables", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--corpus", type=Path, default=SHARED / "wtq-dev" / "corpus")
     args = ap.parse_args()

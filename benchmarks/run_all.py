@@ -52,7 +52,7 @@ PARTS: dict[str, list[str]] = {
     # 1M rows (`--rows 1000000`) adds ~20+ min of HNSW building on 2 cores: run it alone when wanted.
     "index": ["benchmarks/index_speed.py", "--rows", "10000", "100000", "--queries", "100"],
     "e2e": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3"],
-    "pipeline": ["benchmarks/pipeline_speed.py", "--tables", "150", "--runs", "3"],
+    "pipeline": ["benchmarks/pipeline_speed.py", "--tables", "100", "--runs", "3"],
     "serve": ["benchmarks/serve_speed.py", "--tiles", "100000"],
     "office": ["benchmarks/office_speed.py", "--runs", "2"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
