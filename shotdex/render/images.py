@@ -8,7 +8,7 @@ import warnings
 from ..errors import RenderError
 from .tiling import Job, positions
 
-__all__ = ["check_image_size", "load_image", "tile_image"]
+__all__ = ["check_image_size", "flatten_rgb", "load_image", "tile_image"]
 
 
 def check_image_size(source: str, width: int, height: int, max_pixels: int) -> None:
@@ -57,6 +57,13 @@ def load_image(source: str, data: bytes | None, max_pixels: int):
         img.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise RenderError(source, _image_problem(e, "corrupt image data")) from None
+    return flatten_rgb(img)
+
+
+def flatten_rgb(img):
+    """An RGB image, transparency laid on white."""
+    from PIL import Image
+
     if img.mode in ("RGBA", "LA", "P", "PA"):
         rgba = img.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, "white")

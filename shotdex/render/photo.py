@@ -11,7 +11,7 @@ import warnings
 
 from ..errors import RenderError
 from .discover import suffix_of
-from .images import check_image_size, tile_image
+from .images import check_image_size, flatten_rgb, tile_image
 from .tiling import Job
 
 __all__ = ["render_image", "IMAGE_ENDINGS", "heif_available"]
@@ -28,17 +28,6 @@ def heif_available() -> bool:
         return False
     pillow_heif.register_heif_opener()
     return True
-
-
-def _rgb(img):
-    from PIL import Image
-
-    if img.mode in ("RGBA", "LA", "P", "PA"):
-        rgba = img.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, "white")
-        canvas.paste(rgba, mask=rgba.split()[-1])
-        return canvas
-    return img.convert("RGB")
 
 
 def render_image(job: Job) -> None:
@@ -72,7 +61,7 @@ def render_image(job: Job) -> None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                     img.load()
-                    page = _rgb(img)
+                    page = flatten_rgb(img)
             except RenderError:
                 raise
             except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
