@@ -40,7 +40,7 @@ from common import write_result  # noqa: E402
 from quality import SETS, db_for, eval_args  # noqa: E402
 
 from shotdex.evaluate import DEPTH, rank_metrics  # noqa: E402
-from shotdex.index.search import FUSION, Fusion, fuse  # noqa: E402
+from shotdex.index.search import FUSION, Fusion, fuse, page_text_scores  # noqa: E402
 
 KEYS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
 Scores = dict[str, float]
@@ -73,7 +73,7 @@ def _ranks(d: Scores) -> dict[str, int]:
 
 
 def weighted(nv: Callable, nt: Callable, w: float, floor: float = 0.0):
-    def rule(v: Scores, t: Scores, q=None) -> Scores:
+    def rule(v: Scores, t: Scores, q=None, p=None) -> Scores:
         if not t:
             return dict(v)
         a, b = nv(v), nt(t)
@@ -82,7 +82,7 @@ def weighted(nv: Callable, nt: Callable, w: float, floor: float = 0.0):
 
 
 def zsum(w: float):
-    def rule(v: Scores, t: Scores, q=None) -> Scores:
+    def rule(v: Scores, t: Scores, q=None, p=None) -> Scores:
         if not t:
             return dict(v)
         a, b = _z(v), _z(t)
@@ -91,18 +91,11 @@ def zsum(w: float):
     return rule
 
 
-def _rrf(k: float, w: float = 0.5):
-    def rule(v: Scores, t: Scores) -> Scores:
-        rv, rt = _ranks(v), _ranks(t)
-        return {s: (1 - w) / (k + rv[s]) * (s in rv) + w / (k + rt[s]) * (s in rt) for s in set(rv) | set(rt)}
-    return rule
-
-
-def text_only(v: Scores, t: Scores, q=None) -> Scores:
+def text_only(v: Scores, t: Scores, q=None, p=None) -> Scores:
     return dict(t)
 
 
-def vector_only(v: Scores, t: Scores, q=None) -> Scores:
+def vector_only(v: Scores, t: Scores, q=None, p=None) -> Scores:
     return dict(v)
 
 
@@ -116,7 +109,7 @@ def margin(t: Scores) -> float:
 
 def adaptive(w0: float, gain: float, base_norm: Callable = _minmax):
     """Text weight grows with the full-text margin: w = min(0.95, w0 + gain * margin)."""
-    def rule(v: Scores, t: Scores, q=None) -> Scores:
+    def rule(v: Scores, t: Scores, q=None, p=None) -> Scores:
         if not t:
             return dict(v)
         w = min(0.95, w0 + gain * margin(t))
@@ -127,7 +120,7 @@ def adaptive(w0: float, gain: float, base_norm: Callable = _minmax):
 
 def via(f: Fusion):
     """A rule computed by the production code (shotdex.index.search.fuse) with these settings."""
-    return lambda v, t, q=None: fuse(v, t, f, q)
+    return lambda v, t, q=None, p=None: fuse(v, page_text_scores(t, p or {}, f), f, q)
 
 
 def fixed(**kw) -> Fusion:
@@ -171,13 +164,8 @@ def load_candidates(name: str, refresh: bool = False) -> list[dict]:
     cache = db_for(name).with_suffix(".cands.pkl")
     if cache.exists() and not refresh and cache.stat().st_mtime >= _db_mtime(name):
         out = pickle.loads(cache.read_bytes())
-        if any("q" not in c for c in out):  # caches written before the query text was kept
-            from shotdex.evaluate import load_queries
-
-            text = {q.id: q.query for q in load_queries(SETS[name]["queries"], SETS[name]["corpus"])}
-            for c in out:
-                c["q"] = text.get(c["id"])
-        return out
+        if all("p" in c for c in out):  # else written before the page scores were kept: recompute
+            return out
     from shotdex.index import open_index
     from shotdex.evaluate import prepare
     from shotdex.index.search import candidates, source_scores
@@ -193,7 +181,7 @@ def load_candidates(name: str, refresh: bool = False) -> list[dict]:
         for q, vec in zip(queries, vecs):
             c = candidates(idx.store, vec, q.query, depth=max(DEPTH * 10, 50))
             v, t = source_scores(c)
-            out.append({"id": q.id, "q": q.query, "relevant": q.relevant, "v": v, "t": t})
+            out.append({"id": q.id, "q": q.query, "relevant": q.relevant, "v": v, "t": t, "p": c.pages})
     finally:
         idx.close()
     cache.write_bytes(pickle.dumps(out))
@@ -210,7 +198,7 @@ def score(cands: list[dict], rule: Callable, which: str | None = None) -> dict:
     chosen = [c for c in cands if which is None or split_of(c["id"]) == which]
     rankings = []
     for c in chosen:
-        f = rule(c["v"], c["t"], c.get("q"))
+        f = rule(c["v"], c["t"], c.get("q"), c.get("p"))
         rankings.append(sorted(f, key=lambda s: (-f[s], s))[:DEPTH])
     per_query = [rank_metrics([r], [c["relevant"]])["ndcg@10"] for r, c in zip(rankings, chosen)]
     return {"queries": len(chosen), **rank_metrics(rankings, [c["relevant"] for c in chosen]), "_ndcg": per_query}

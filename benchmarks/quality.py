@@ -98,6 +98,18 @@ def run_set(name: str) -> dict:
     return result
 
 
+def save_per_query(name: str, r: dict) -> None:
+    """Each query's nDCG@10 for shotdex and every baseline, next to the database (read by pages.py for
+    paired comparisons on halves of the set); the results file keeps only the totals."""
+    ids = [q["id"] for q in r.get("per_query", [])]
+    out = {"ids": ids, "systems": {"shotdex (default, hybrid)": [q.get("ndcg@10", 0.0) for q in r.get("per_query", [])]}}
+    for bname, m in (r.get("baselines") or {}).items():
+        if "_ndcg" in m and len(m["_ndcg"]) == len(ids):
+            out["systems"][bname] = m.pop("_ndcg")
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    (SCRATCH / f"{name}.perquery.json").write_text(json.dumps(out))
+
+
 def shrink_png(path: Path, colors: int = 48) -> None:
     """Palette PNG: a line chart needs few colours, and the file is committed."""
     from PIL import Image
@@ -223,6 +235,7 @@ def main() -> None:
             print(f"[quality] {name}: parts failed: {exc}", flush=True)
         print(f"[quality] {name}: {r['queries']} queries in {r['_seconds']} s: "
               + ", ".join(f"{k} {r[k]:.3f}" for k in KEYS), flush=True)
+        save_per_query(name, r)
         r.pop("per_query", None)
         old[name] = r
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "open",
+    "render_tiles",
     "Index",
     "Hit",
     "AddReport",
@@ -68,6 +69,23 @@ def open(db=None, model=None, settings: Settings | None = None):  # noqa: A001 -
     from .index import open_index
 
     return open_index(db=db, model=model, settings=settings)
+
+
+def render_tiles(paths, out, settings: Settings | None = None, progress=None):
+    """Render files, folders and URLs into out/ as PNG tiles plus manifest.jsonl, without indexing;
+    returns a `shotdex.render.export.ExportReport` (tiles, failures, warnings). A path that does not
+    exist raises SourceNotFound before any work. progress(done, total, tiles, source) after each source."""
+    from .index.api import check_sources
+    from .render import RenderSettings
+    from .render.export import render_to_dir
+
+    from pathlib import Path
+
+    settings = settings or Settings.from_env()
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    return render_to_dir(check_sources(paths), out, RenderSettings.from_settings(settings), chromium=settings.chromium,
+                         progress=progress)
 
 
 def __dir__():

@@ -77,15 +77,12 @@ def render(
     """Render sources into screenshot tiles (PNG) plus manifest.jsonl."""
     import time
 
-    from .index.api import check_sources
-    from .render import RenderSettings
-    from .render.export import render_to_dir
+    from . import render_tiles
 
     s = _settings(js=js or None, tile_width=tile_width, tile_height=tile_height, max_tiles=max_tiles,
                   follow_links=follow_links or None)
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="'--out'")
-    sources = check_sources(sources)
     bar = progress_bar("render", quiet)
     task = None
     clock = {"t": time.perf_counter(), "tiles": 0}
@@ -104,7 +101,7 @@ def render(
     if bar:
         bar.start()
     try:
-        report = render_to_dir(sources, out, RenderSettings.from_settings(s), chromium=s.chromium, progress=step)
+        report = render_tiles(sources, out, s, progress=step)
     finally:
         if bar:
             bar.stop()
@@ -410,6 +407,7 @@ def eval_(
     public = {key: v for key, v in result.items() if not key.startswith("_")}
     for b in public.get("baselines", {}).values():
         b.pop("_curve", None)
+        b.pop("_ndcg", None)
     for f in public["failed"]["queries"]:
         err(f"query {f['id']} failed (scored as a miss): {f['error']}")
     if as_json:

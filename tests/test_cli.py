@@ -67,6 +67,22 @@ def test_render_writes_tiles_and_manifest_and_names_the_bad_file(tmp_path, mixed
     assert rows and all(r["kind"] == "table" for r in rows) and "Oslo" in rows[0]["text"]
 
 
+def test_library_render_tiles_matches_the_cli(tmp_path, mixed):
+    import shotdex
+    from shotdex.errors import SourceNotFound
+
+    with pytest.raises(SourceNotFound):
+        shotdex.render_tiles([tmp_path / "nowhere"], tmp_path / "none")
+    report = shotdex.render_tiles(mixed, tmp_path / "lib")
+    assert report.tiles == 2 and [Path(s).name for s, _ in report.failed] == ["junk.csv"]
+    run("render", mixed, "--out", tmp_path / "cli", check=1)
+    lib, cli = ((tmp_path / d / "manifest.jsonl").read_text().splitlines() for d in ("lib", "cli"))
+    assert sorted(lib) == sorted(cli)  # the CLI is the library call, nothing of its own
+    for line in lib:
+        f = json.loads(line)["file"]
+        assert (tmp_path / "lib" / f).read_bytes() == (tmp_path / "cli" / f).read_bytes()
+
+
 def test_index_search_json_status_remove(tmp_path, mixed):
     db = tmp_path / "db"
     p = run("index", mixed, "--db", db, env=TOY, check=1)

@@ -65,7 +65,9 @@ def run_baselines(index, queries, k: int = 10) -> dict:
     dense_scores = [doc_vecs @ qv for qv in q_vecs]
 
     def report(rankings):
-        return {**rank_metrics(rankings, relevants, k), "_curve": recall_curve(rankings, relevants)}
+        # _ndcg: each query's nDCG@10, in query order (for paired comparisons on halves of the set)
+        return {**rank_metrics(rankings, relevants, k), "_curve": recall_curve(rankings, relevants),
+                "_ndcg": [rank_metrics([r], [rel], k)["ndcg@10"] for r, rel in zip(rankings, relevants)]}
 
     fts = _lancedb_fts(table, text_queries)
     out["full text, LanceDB FTS (true text)"] = report([sorted(b, key=lambda s: -b[s])[:DEPTH] for b in fts])
@@ -90,7 +92,37 @@ def run_baselines(index, queries, k: int = 10) -> dict:
         f = fuse(dict(zip(*_best(ds, sources))), b, FUSION, q.query)
         fused.append(sorted(f, key=lambda s: -f[s])[:DEPTH])
     out["LanceDB FTS + sentence fusion (true text)"] = report(fused)
+    out.update(_whole_page(table, sources, text_queries, dense_scores, report))
     return out
+
+
+def _whole_page(table, sources, queries, dense_scores, report) -> dict:
+    """BM25 over each source's whole true text (its tiles' true text joined, in tile order; the 64 px
+    seams between tiles repeat a line now and then), the way a text retriever sees a page, and that
+    BM25 fused with the sentence model's best tile by the default rule."""
+    import bm25s
+
+    pages: dict[str, list[str]] = {}
+    for r, src in zip(table, sources):
+        pages.setdefault(src, []).append(r["true_text"] or "")
+    names = list(pages)
+    texts = ["\n".join(parts) for parts in pages.values()]
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+    bm25, fused = [], []
+    for q, ds in zip(queries, dense_scores):
+        tokens = bm25s.tokenize([q.query], stopwords="en", return_ids=False, show_progress=False)[0]
+        scores = retriever.get_scores(tokens) if tokens else np.zeros(len(texts))
+        b = {names[i]: float(scores[i]) for i in np.argsort(-scores)[:DEPTH * 2] if scores[i] > 0}
+        bm25.append(sorted(b, key=lambda s: -b[s])[:DEPTH])
+        f = fuse(dict(zip(*_best(ds, sources))), b, FUSION, q.query)
+        fused.append(sorted(f, key=lambda s: -f[s])[:DEPTH])
+    fts = _lancedb_fts([{"source": n, "true_text": t} for n, t in zip(names, texts)], queries)
+    return {
+        "bm25, bm25s (true whole-page text)": report(bm25),
+        "full text, LanceDB FTS (true whole-page text)": report([sorted(b, key=lambda s: -b[s])[:DEPTH] for b in fts]),
+        "whole-page bm25s + sentence fusion (true text)": report(fused),
+    }
 
 
 def _best(scores: np.ndarray, sources: list[str], depth: int = 100):

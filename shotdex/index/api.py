@@ -14,7 +14,7 @@ from ..settings import Settings
 from .indexer import AddReport, ProgressEvent, decode_image, on_disk, run_add, under_roots
 from .lock import WriterLock
 from .query import parse_query
-from .search import FUSION, Hit, search_store
+from .search import FUSION, Fusion, Hit, search_store
 from .store import STALE, TILE_COLUMNS, Store, real_name
 
 __all__ = ["Index", "Stats", "SourceInfo", "open_index", "check_sources", "parse_kinds"]
@@ -213,6 +213,7 @@ class Index:
         with WriterLock(self.store.folder):
             if not self.store.exists:
                 self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options)
+            self.store.upgrade_pages()  # an index made before page fields gets them, from its stored words
             report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop,
                              include=include, exclude=exclude)
         if not prune:
@@ -264,11 +265,13 @@ class Index:
         tiles: bool = False,
         url: str | None = None,
         render_query: bool = False,
+        fusion: Fusion | None = None,
     ) -> list[Hit]:
         """Answer a text, image (path or PIL image), URL, or rendered-text query; best first.
 
         kind: a kind, a comma list or a list of kinds (any case); where: an SQL filter on the columns
-        in WHERE_COLUMNS (page and tile count from 0)."""
+        in WHERE_COLUMNS (page and tile count from 0); fusion: how the rankings combine (default FUSION)."""
+        fusion = FUSION if fusion is None else fusion
         given = [x is not None for x in (text, image, url)]
         if sum(given) != 1:
             raise QueryError("give exactly one of text, image or url")
@@ -304,9 +307,9 @@ class Index:
                 from .page_query import search_page
 
                 return search_page(snap, vectors, query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
-                                   tiles=tiles, fusion=FUSION)
+                                   tiles=tiles, fusion=fusion)
             return search_store(snap, vectors[0], query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
-                                tiles=tiles, fusion=FUSION)
+                                tiles=tiles, fusion=fusion)
         except QueryError as exc:
             if where is None or "where" not in str(exc):
                 raise

@@ -191,7 +191,7 @@ def run_add(
             stop=stop or threading.Event(), on_tile=on_tile, on_sources=on_sources,
         )
     report.seconds = time.perf_counter() - t0
-    if done or store.text_index_outdated():
+    if done or store.text_index_outdated() or (store.has_pages() and not store.page_index_ready()):
         store.maintain()
     report.seconds = time.perf_counter() - t0
     return report

@@ -32,7 +32,7 @@ def search_page(
         c = candidates(store, vector, text if i == 0 else None, depth=depth, kind=kind, where=where, hybrid=hybrid)
         merged.rows.update(c.rows)
         if i == 0:
-            merged.text = c.text
+            merged.text, merged.pages = c.text, c.pages
         for tid, score in c.vector.items():
             if tid not in merged.vector or score > merged.vector[tid]:
                 merged.vector[tid] = score

@@ -17,7 +17,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .store import STALE, Store, now
+from .layout import page_fields
+from .store import PAGE_FIELDS, STALE, Store, now
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..embed.base import TileEmbedding
@@ -203,7 +204,8 @@ class WriteStage:
                     # It rendered before: its last good tiles stay searchable, and `status` says stale.
                     report.failed.append((src, f"{res.error} (its last good version stays searchable, marked stale)"))
                     source_rows.append(_source_row(job, old["kind"], old["content_hash"], old["settings_hash"],
-                                                   old["tiles"], STALE, res.error, res.warnings))
+                                                   old["tiles"], STALE, res.error, res.warnings,
+                                                   store.page_fields_of(src)))
                     continue
                 report.failed.append((src, res.error))
                 source_rows.append(_source_row(job, res.kind, "", shash, 0, "failed", res.error, res.warnings))
@@ -213,9 +215,10 @@ class WriteStage:
                 replaced.append(src)
             report.tiles += len(d.rows)
             (report.updated if was_good else report.added).append(src)
-            own = sum(1 for r in d.rows if r.tile.source == src)
+            own = [r for r in d.rows if r.tile.source == src]
             source_rows.append(
-                _source_row(job, res.kind, res.content_hash or "", shash, own, "indexed", "", res.warnings)
+                _source_row(job, res.kind, res.content_hash or "", shash, len(own), "indexed", "", res.warnings,
+                            _page_fields(own))
             )
             stale += _parts(job, res, d.rows, shash, source_rows, replaced, known)
         names = {d.job.source for d in done if not d.unchanged}
@@ -246,9 +249,9 @@ def _parts(job: SourceJob, res, rows: list[TileRow], shash: str, source_rows: li
     old = [k for k in known if k.startswith(prefix)]
     replaced += old
     for part in res.parts:
-        n = sum(1 for r in rows if r.tile.source == part.source)
+        own = [r for r in rows if r.tile.source == part.source]
         source_rows.append(_source_row(SourceJob(part.source, job.size, job.mtime), part.kind, part.content_hash or "",
-                                       shash, n, "indexed", "", part.warnings))
+                                       shash, len(own), "indexed", "", part.warnings, _page_fields(own)))
     alive = {p.source for p in res.parts}
     return [k for k in old if k not in alive]
 
@@ -265,11 +268,20 @@ def _tile_row(r: TileRow) -> dict:
     }
 
 
-def _source_row(job: SourceJob, kind, chash, shash, ntiles, status, reason, warnings) -> dict:
+def _page_fields(rows: list[TileRow]) -> dict:
+    """The source's page-level fields (layout.py) from the words its tiles were read as."""
+    return page_fields([
+        {"kind": r.tile.kind, "page": r.tile.page, "x": r.tile.x, "y": r.tile.y, "w": r.tile.w, "h": r.tile.h,
+         "words": [[w.text, w.x, w.y, w.w, w.h] for w in r.embedding.words]}
+        for r in rows
+    ])
+
+
+def _source_row(job: SourceJob, kind, chash, shash, ntiles, status, reason, warnings, pages: dict | None = None) -> dict:
     return {
         "source": job.source, "kind": kind or "", "size": job.size, "mtime": job.mtime, "content_hash": chash,
         "settings_hash": shash, "tiles": ntiles, "status": status, "reason": reason or "",
-        "warnings": "\n".join(warnings), "indexed_at": now(),
+        "warnings": "\n".join(warnings), "indexed_at": now(), **dict.fromkeys(PAGE_FIELDS, ""), **(pages or {}),
     }
 
 

@@ -42,5 +42,6 @@ def reembed(store: Store, embedder, progress=None, batch: int = 64) -> int:
     store.meta.save(store.folder)
     store._tiles = None
     store.db.drop_table(old.tiles_table)
+    store.upgrade_pages(force=True)  # the text changed: the page fields follow it
     store.maintain()
     return done

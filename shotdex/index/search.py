@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import QueryError
 from .query import has_phrase, parse_query, words
-from .store import Store, real_name, sql_str
+from .store import Store, real_name, sql_in, sql_str
 
 __all__ = ["Hit", "Fusion", "FUSION", "Candidates", "candidates", "fuse", "rank_candidates", "search_store", "snippet"]
 
@@ -53,6 +53,11 @@ class Fusion:
     short_query_words / short_text_weight (a per-query choice by the query's form): a query of at most
     that many words is a keyword or title lookup, whose words stand on the page it wants, so full text
     gets short_text_weight instead of text_weight; longer, question-like queries lean more on meaning.
+    page_weight / heading_boost / title_boost (per source only): a source's full-text side is
+    (1 - page_weight) * its best tile's BM25 + page_weight * its page score, each divided by the best
+    among the candidates; the page score is BM25 over the whole page's read text + heading_boost * BM25
+    over its heading lines + title_boost * BM25 over its title (layout.py), so words spread over several
+    tiles add up and words the page shows large count more.
     The defaults are the rule benchmarks/fusion.py chose on wtq-dev and pydocs-dev (see BENCHMARKS.md):
     the best mean nDCG@10 of the rules measured, and above both vector-only and full-text-only on each.
     """
@@ -64,6 +69,9 @@ class Fusion:
     text_first_margin: float | None = None
     short_query_words: int = 4
     short_text_weight: float = 0.8
+    page_weight: float = 0.5
+    heading_boost: float = 0.0
+    title_boost: float = 0.0
 
     def weight_for(self, query: str | None) -> float:
         """The full-text weight for this query."""
@@ -165,6 +173,7 @@ class Candidates:
     rows: dict[str, dict]
     vector: dict[str, float]  # tile id -> cosine similarity
     text: dict[str, float]  # tile id -> BM25 score (empty when not hybrid or no text)
+    pages: dict[str, dict[str, float]] = field(default_factory=dict)  # source -> {page field: BM25}
 
 
 def candidates(
@@ -201,11 +210,32 @@ def candidates(
     rows = {r["id"]: r for r in vec_rows}
     for tid, r in text_rows.items():
         rows.setdefault(tid, r)
+    pages = _page_candidates(store, parsed, {r["source"] for r in rows.values()}) if parsed is not None else {}
     return Candidates(
         rows=rows,
         vector={r["id"]: 1.0 - float(r["_distance"]) for r in vec_rows},
         text=_phrase_boost({tid: float(r["_score"]) for tid, r in text_rows.items()}, rows, parsed),
+        pages=pages,
     )
+
+
+def _page_candidates(store: Store, parsed, sources: set[str]) -> dict[str, dict[str, float]]:
+    """BM25 of each candidate source's page fields (its whole read text, headings, title), so that the
+    evidence of all its tiles counts; only sources the tile searches found (so --kind and --where hold
+    and every hit names a tile). Empty for an index without current page fields."""
+    if not sources or not words(parsed.text) or not store.page_index_ready():
+        return {}
+    from lancedb.query import MatchQuery
+
+    from .store import PAGE_FIELDS
+
+    out: dict[str, dict[str, float]] = {}
+    flt = sql_in("source", sorted(sources))
+    for col in PAGE_FIELDS:
+        q = store.sources.search(MatchQuery(parsed.text, col), query_type="fts").where(flt, prefilter=True)
+        for r in q.limit(len(sources)).select(["source"]).to_list():
+            out.setdefault(r["source"], {})[col] = float(r["_score"])
+    return out
 
 
 def _text_candidates(store: Store, parsed, flt: str | None, depth: int) -> dict[str, dict]:
@@ -270,7 +300,8 @@ def rank_candidates(cands: Candidates, query: str | None, *, k: int, tiles: bool
     # Per source: each list keeps its best tile per source, then the sources are fused.
     best_v = _best_per_source(vscore, rows)
     best_t = _best_per_source(tscore, rows)
-    scores = fuse({s: v for s, (v, _) in best_v.items()}, {s: v for s, (v, _) in best_t.items()}, fusion, query)
+    text_side = page_text_scores({s: v for s, (v, _) in best_t.items()}, cands.pages, fusion)
+    scores = fuse({s: v for s, (v, _) in best_v.items()}, text_side, fusion, query)
     order = sorted(scores, key=lambda s: (-scores[s], s))[:k]
     hits = []
     for n, src in enumerate(order):
@@ -279,6 +310,25 @@ def rank_candidates(cands: Candidates, query: str | None, *, k: int, tiles: bool
             _hit(n + 1, scores[src], rows[tile], query, best_v.get(src, (None,))[0], best_t.get(src, (None,))[0])
         )
     return hits
+
+
+def page_text_scores(best_t: dict[str, float], pages: dict[str, dict[str, float]], fusion: Fusion) -> dict[str, float]:
+    """Each source's full-text side: its best tile's BM25 blended with its page score (see Fusion)."""
+    p = fusion.page_weight
+    if p <= 0 or not pages:
+        return best_t
+    page = {
+        s: f.get("text", 0.0) + fusion.heading_boost * f.get("heading", 0.0) + fusion.title_boost * f.get("title", 0.0)
+        for s, f in pages.items()
+    }
+    top_t, top_p = max(best_t.values(), default=0.0), max(page.values(), default=0.0)
+    out = {}
+    for s in set(best_t) | set(page):
+        t = best_t.get(s, 0.0) / top_t if top_t > 0 else 0.0
+        g = page.get(s, 0.0) / top_p if top_p > 0 else 0.0
+        if t > 0 or g > 0:
+            out[s] = (1 - p) * t + p * g
+    return out
 
 
 def source_scores(cands: Candidates) -> tuple[dict[str, float], dict[str, float]]:

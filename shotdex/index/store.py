@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -13,8 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from ..errors import BadIndex, ModelMismatch, NoIndex
+from .layout import LAYOUT_VERSION
 
-__all__ = ["Store", "Meta", "stored_name", "real_name", "SCHEMA_VERSION", "PENDING_FILE", "STALE", "sql_str", "sql_in"]
+__all__ = ["Store", "Meta", "stored_name", "real_name", "SCHEMA_VERSION", "PENDING_FILE", "STALE", "sql_str", "sql_in", "PAGE_FIELDS"]
 
 SCHEMA_VERSION = 1
 META_FILE = "shotdex.json"
@@ -92,6 +94,7 @@ class Meta:
     dim: int
     tiles_table: str
     options: dict = field(default_factory=dict)  # the embedder's options (get_embedder(model, options=...))
+    layout: int = 0  # the LAYOUT_VERSION of the sources' page fields (0: made before they existed)
 
     def save(self, folder: Path) -> None:
         tmp = folder / (META_FILE + ".tmp")
@@ -159,8 +162,17 @@ def sources_schema():
             pa.field("reason", pa.string()),
             pa.field("warnings", pa.string()),
             pa.field("indexed_at", pa.float64()),
+            # The page-level fields that search ranks whole sources by (layout.py): the source's read
+            # text once, its heading lines, its title.
+            pa.field("text", pa.string()),
+            pa.field("heading", pa.string()),
+            pa.field("title", pa.string()),
         ]
     )
+
+
+PAGE_FIELDS = ("text", "heading", "title")
+PAGE_COLUMNS = ("source", "kind", "page", "x", "y", "w", "h", "words")  # what the fields are made from
 
 
 def _disk_full(exc: BaseException) -> bool:
@@ -288,9 +300,38 @@ class Store:
                 self.db.create_table(tiles_table, schema=tiles_schema(dim), exist_ok=True)
             if SOURCES not in names:
                 self.db.create_table(SOURCES, schema=sources_schema(), exist_ok=True)
-            self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table, dict(options or {}))
+            self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table, dict(options or {}), LAYOUT_VERSION)
             self.meta.save(self.folder)
         self._tiles = None
+
+    def has_pages(self) -> bool:
+        """Whether the sources carry current page-level fields (so search can rank whole pages)."""
+        return self.meta is not None and self.meta.layout == LAYOUT_VERSION
+
+    def upgrade_pages(self, force: bool = False) -> int:
+        """Derive every source's page fields from its stored tiles (no reading again) when the index was
+        made before them, by another LAYOUT_VERSION, or (force) after its text changed; one commit.
+        Returns the number of sources given fields (0 when already current)."""
+        if self.meta is None or (self.has_pages() and not force):
+            return 0
+        import pyarrow as pa
+
+        from .layout import page_fields
+
+        tiles: dict[str, list[dict]] = {}
+        for batch in self.tiles.to_lance().to_batches(columns=list(PAGE_COLUMNS)):
+            for row in batch.to_pylist():
+                tiles.setdefault(row["source"], []).append(row)
+        keep = [f.name for f in sources_schema() if f.name not in PAGE_FIELDS]
+        old = self.sources.to_lance().to_table(columns=keep).to_pylist()
+        empty = dict.fromkeys(PAGE_FIELDS, "")
+        rows = [{**r, **(page_fields(tiles[r["source"]]) if r["source"] in tiles else empty)} for r in old]
+        with self.writing():
+            self.db.create_table(SOURCES, pa.Table.from_pylist(rows, schema=sources_schema()), mode="overwrite")
+            self._sources = None
+            self.meta = dataclasses.replace(self.meta, layout=LAYOUT_VERSION)
+            self.meta.save(self.folder)
+        return len(rows)
 
     def _table_names(self) -> list[str]:
         try:
@@ -328,13 +369,20 @@ class Store:
         """All rows of the sources table keyed by source."""
         if self.meta is None:
             return {}
-        table = self.sources.to_arrow()
-        if columns:
-            table = table.select(["source", *columns])
+        names = [f.name for f in sources_schema() if f.name not in PAGE_FIELDS] if columns is None else columns
+        present = set(self.sources.schema.names)
+        table = self.sources.to_lance().to_table(columns=["source", *[c for c in names if c != "source" and c in present]])
         rows = table.to_pylist()
         for row in rows:
             row["source"] = real_name(row["source"])
         return {row["source"]: row for row in rows}
+
+    def page_fields_of(self, source: str) -> dict:
+        """One source's stored page fields (empty when it has none)."""
+        if not self.has_pages():
+            return {}
+        rows = self.sources.search().where(f"source = {sql_str(stored_name(source))}").select(list(PAGE_FIELDS)).limit(1).to_list()
+        return {k: rows[0][k] or "" for k in PAGE_FIELDS} if rows else {}
 
     # -- writes ---------------------------------------------------------------------------------
     def write_tiles(self, rows: list[dict]) -> None:
@@ -466,6 +514,11 @@ class Store:
         if rows >= ANN_MIN_ROWS and "vector_idx" not in names:
             parts = max(1, rows // 200_000)
             tiles.create_index("vector", config=HnswSq(distance_type="cosine", num_partitions=parts), name="vector_idx")
+        if self.has_pages() and self.sources.count_rows():
+            have = {ix.name for ix in self.sources.list_indices()}
+            for col in PAGE_FIELDS:
+                if f"{col}_idx" not in have:
+                    self.sources.create_index(col, config=FTS(with_position=False), name=f"{col}_idx")
         for table in (tiles, self.sources):
             table.optimize(cleanup_older_than=KEEP_VERSIONS)
 
@@ -476,6 +529,13 @@ class Store:
     def text_index_outdated(self) -> bool:
         """Tiles are stored but the full-text index lacks word positions (made by an older shotdex)."""
         return self.exists and self.tiles.count_rows() > 0 and not self.fts_positions()
+
+    def page_index_ready(self) -> bool:
+        """The page fields are current and full-text indexed."""
+        if not self.has_pages():
+            return False
+        have = {ix.name for ix in self.sources.list_indices()}
+        return all(f"{col}_idx" in have for col in PAGE_FIELDS)
 
     def has_ann(self) -> bool:
         return any(ix.name == "vector_idx" for ix in self.tiles.list_indices())
