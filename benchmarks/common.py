@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,9 +36,47 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
 
 
-def write_result(name: str, markdown: str) -> Path:
+def script_hash(path: str | Path) -> str:
+    """The first 12 hex digits of a script's sha256: a results file names the version that wrote it."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def write_result(name: str, markdown: str, goals: list[dict] | None = None) -> Path:
+    """Write results/<name>.md, stamped with the date, the machine, the commit and the writing script's
+    hash (run_all.py calls a section stale when its script has changed since), and, when given, the
+    goals it measured (results/<name>.goals.json: issue, goal, measured, met), from which run_all.py
+    computes the goals table."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.md"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    path.write_text(f"<!-- {stamp}; {machine()} -->\n{markdown.strip()}\n")
+    script = Path(sys.argv[0]).resolve()
+    rel = script.relative_to(Path(__file__).resolve().parents[1]) if script.is_relative_to(Path(__file__).resolve().parents[1]) else script
+    path.write_text(f"<!-- {stamp}; {machine()}; commit {commit()}; script {rel} sha256:{script_hash(script)} -->\n"
+                    f"{markdown.strip()}\n")
+    gpath = RESULTS / f"{name}.goals.json"
+    if goals is not None:
+        gpath.write_text(json.dumps([{**g, "date": stamp[:10]} for g in goals], indent=1) + "\n")
     return path
+
+
+def header(path: Path) -> dict:
+    """The stamp of a results file: date, script, sha256 (empty strings when it predates them)."""
+    first = path.read_text().splitlines()[0] if path.exists() else ""
+    out = {"date": "", "script": "", "sha256": ""}
+    if first.startswith("<!--"):
+        out["date"] = first[5:].split(";")[0].strip()
+        for part in first.split(";"):
+            part = part.strip().removesuffix("-->").strip()
+            if part.startswith("script "):
+                out["script"], _, sha = part[len("script "):].partition(" sha256:")
+                out["sha256"] = sha.strip()
+    return out

@@ -112,6 +112,7 @@ def main() -> None:
         f"(tune mean {mean[chosen]:.3f}); best on tune `{label(best)}` ({mean[best]:.3f}); before (tile evidence "
         f"only) {mean[(0.0, 0.0, 0.0)]:.3f}. {len(grid)} settings compared.", "",
     ]
+    goals = []
     for s in args.sets:
         held = [c for c in cands[s] if split_of(c["id"]) == "held-out"]
         ids = [c["id"] for c in held]
@@ -137,9 +138,19 @@ def main() -> None:
                 f"- chosen minus before: {mean_of(mine) - mean_of(before):+.3f} [{dlo:+.3f}, {dhi:+.3f}]",
                 f"- query latency through `Index.search` with the chosen setting ({lat['n']} held-out queries): "
                 f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms", ""]
+        if s == "pydocs-dev":
+            goals.append({"issue": 17, "goal": "pydocs-dev nDCG@10 >= 1.03 x the best text-only baseline (held-out half)",
+                          "measured": f"{ratio:.3f} x {strongest} ({mean_of(mine):.3f} vs {mean_of(text_only[strongest]):.3f})",
+                          "met": ratio >= 1.03})
+        if s == "wtq-dev":
+            d = mean_of(mine) - mean_of(before)
+            goals.append({"issue": 17, "goal": "wtq-dev nDCG@10 not lower than before by more than 0.005 (held-out half)",
+                          "measured": f"{d:+.3f} ({mean_of(mine):.3f} vs {mean_of(before):.3f})", "met": d >= -0.005})
+        goals.append({"issue": 17, "goal": f"query latency p50 <= 60 ms ({s})", "measured": f"{lat['p50']:.1f} ms",
+                      "met": lat["p50"] <= 60})
     out += ["### Tune-half means of every setting", "", "| setting | tune mean nDCG@10 |", "|---|---|"]
     out += [f"| {label(k)} | {mean[k]:.3f} |" for k in sorted(mean, key=lambda k: -mean[k])]
-    path = write_result("pages", "\n".join(out) + "\n")
+    path = write_result("pages", "\n".join(out) + "\n", goals=goals)
     print(path.read_text())
 
 

@@ -176,7 +176,13 @@ def main() -> None:
     lines += ["", f"1-min load average at the end: {os.getloadavg()[0]:.1f}."]
     text = "\n".join(lines)
     print(text)
-    write_result("pipeline_speed", text)
+    ratio, vs_limit = med(e2e) / med(ocr_rates), med(e2e) / limit
+    write_result("pipeline_speed", text, goals=[
+        {"issue": 12, "goal": "`shotdex index` end to end >= 0.65 x OCR alone (same engine, same tiles)",
+         "measured": f"{ratio:.2f} ({med(e2e):.2f} vs {med(ocr_rates):.2f} tiles/s)", "met": ratio >= 0.65},
+        {"issue": 12, "goal": "`shotdex index` end to end >= 0.90 x the physical limit (cores / CPU-s per tile)",
+         "measured": f"{vs_limit:.2f} ({med(e2e):.2f} vs {limit:.2f} tiles/s; bound by {bound})", "met": vs_limit >= 0.90},
+    ])
 
 
 def write_cost(tiles, readings, reader) -> float:

@@ -31,6 +31,7 @@ the repo, so a rerun only indexes what changed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -41,12 +42,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from common import RESULTS, machine  # noqa: E402
+from common import RESULTS, header, machine, script_hash  # noqa: E402
 
 PY = sys.executable
 PARTS: dict[str, list[str]] = {
     "quality": ["benchmarks/quality.py"],
     "fusion": ["benchmarks/fusion.py"],
+    "pages": ["benchmarks/pages.py"],
     "render": ["benchmarks/render_speed.py", "--runs", "3", "--n", "60"],
     "embed": ["benchmarks/embed_speed.py", "--tiles", "8", "--runs", "3"],
     # 1M rows (`--rows 1000000`) adds ~20+ min of HNSW building on 2 cores: run it alone when wanted.
@@ -57,10 +59,10 @@ PARTS: dict[str, list[str]] = {
     "office": ["benchmarks/office_speed.py", "--runs", "1"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
 }
-DEFAULT = ["quality", "fusion", "render", "embed", "index", "e2e", "pipeline", "serve", "office"]
+DEFAULT = ["quality", "fusion", "pages", "render", "embed", "index", "e2e", "pipeline", "serve", "office"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
-    ("goals.md", None), ("quality.md", "quality"), ("fusion.md", "fusion"), ("pipeline_speed.md", "pipeline"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
+    ("quality.md", "quality"), ("fusion.md", "fusion"), ("pages.md", "pages"), ("pipeline_speed.md", "pipeline"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
     ("serve_speed.md", "serve"), ("office_speed.md", "office"),
 ]
@@ -76,7 +78,38 @@ def run_part(name: str) -> tuple[int, float]:
     return rc, secs
 
 
-def report(timings: dict[str, tuple[int, float]]) -> Path:
+def stale(fname: str, part: str | None) -> str:
+    """Why a section no longer describes its script ('' when it does): written by another version of
+    the script (or before results files named theirs)."""
+    if part is None:
+        return ""
+    h = header(RESULTS / fname)
+    script = ROOT / PARTS[part][0]
+    if not h["sha256"]:
+        return "written before results files named their script's version"
+    if h["script"] != PARTS[part][0] or h["sha256"] != script_hash(script):
+        return f"{PARTS[part][0]} changed since it was written"
+    return ""
+
+
+def goals_table() -> list[str]:
+    """The goals table, computed from the results/<name>.goals.json files the scripts write."""
+    rows = []
+    for fname, part in SECTIONS:
+        gpath = RESULTS / fname.replace(".md", ".goals.json")
+        if gpath.exists():
+            for g in json.loads(gpath.read_text()):
+                rows.append(f"| {g['issue']} | {g['goal']} | {g['measured']} | {'yes' if g['met'] else 'no'} | "
+                            f"{fname} ({g['date']}) |")
+    if not rows:
+        return []
+    return ["## Goals at a glance", "",
+            "Computed by run_all.py from the goals each script wrote with its figures (results/*.goals.json); a goal "
+            "of a stale section is as stale as it.", "",
+            "| issue | goal | measured | met | section (date) |", "|---|---|---|---|---|", *rows, ""]
+
+
+def report(timings: dict[str, tuple[int, float]]) -> tuple[Path, list[str]]:
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         "# Benchmarks",
@@ -86,24 +119,27 @@ def report(timings: dict[str, tuple[int, float]]) -> Path:
         "",
         "Reproduce everything with `make bench` (or `.venv/bin/python benchmarks/run_all.py`); one part with "
         "`.venv/bin/python benchmarks/run_all.py --only PART`. Each section below comes from "
-        "`benchmarks/results/<name>.md`, written by this command:",
+        "`benchmarks/results/<name>.md`, written by this command; a section whose script has changed since is "
+        "marked stale (and run_all.py exits 1):",
         "",
-        "| section | command | last run here |",
-        "|---|---|---|",
+        "| section | command | written | stale |",
+        "|---|---|---|---|",
     ]
+    problems = []
     for fname, part in SECTIONS:
         if not (RESULTS / fname).exists():
             continue
-        cmd = f"`.venv/bin/python {' '.join(PARTS[part])}`" if part else "written by hand from the sections below" if fname == "goals.md" else "one-off study (script inside the section)"
-        when = ""
+        cmd = f"`.venv/bin/python {' '.join(PARTS[part])}`" if part else "one-off study (script inside the section)"
+        when = header(RESULTS / fname)["date"] or "earlier"
         if part in timings:
             rc, secs = timings[part]
-            when = f"{secs / 60:.1f} min" + ("" if rc == 0 else f", exit {rc}")
-        else:
-            first = (RESULTS / fname).read_text().splitlines()[0]
-            when = first[5:-4].split(";")[0] if first.startswith("<!--") else "earlier"
-        lines.append(f"| {fname} | {cmd} | {when} |")
+            when += f" ({secs / 60:.1f} min" + ("" if rc == 0 else f", exit {rc}") + ")"
+        why = stale(fname, part)
+        if why:
+            problems.append(f"{fname}: stale: {why}; rerun `.venv/bin/python benchmarks/run_all.py --only {part}`")
+        lines.append(f"| {fname} | {cmd} | {when} | {('**stale**: ' + why) if why else 'no'} |")
     lines.append("")
+    lines += goals_table()
     for fname, _ in SECTIONS:
         path = RESULTS / fname
         if not path.exists():
@@ -114,7 +150,7 @@ def report(timings: dict[str, tuple[int, float]]) -> Path:
         lines += body + [""]
     out = ROOT / "BENCHMARKS.md"
     out.write_text("\n".join(lines).rstrip() + "\n")
-    return out
+    return out, problems
 
 
 def main() -> None:
@@ -126,9 +162,11 @@ def main() -> None:
     t0 = time.perf_counter()
     for name in parts:
         timings["e2e" if name == "e2e-full" else name] = run_part(name)
-    out = report(timings)
+    out, problems = report(timings)
     print(f"[run_all] wrote {out} after {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
-    if any(rc for rc, _ in timings.values()):
+    for p in problems:
+        print(f"[run_all] {p}", file=sys.stderr, flush=True)
+    if problems or any(rc for rc, _ in timings.values()):
         sys.exit(1)
 
 
