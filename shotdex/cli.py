@@ -286,6 +286,8 @@ def status(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
     typer.echo(f"index: {st.db}\nmodel: {st.model} ({st.fingerprint[:12]}, dim {st.dim})")
     typer.echo(f"{plural(st.sources, 'source')}, {plural(st.tiles, 'tile')}, on disk: {st.bytes_on_disk / 1e6:.1f} MB"
                f"  vector index: {'yes' if st.vector_index else 'no (exact search)'}")
+    typer.echo("page fields: " + ("yes (whole pages rank by their read text, headings and title)" if st.page_fields
+                                  else "no: made by an older shotdex; the next `shotdex index` derives them from the stored words"))
     for kind, c in sorted(st.by_kind.items()):
         typer.echo(f"  {kind:6} {plural(c['sources'], 'source'):>14} {plural(c['tiles'], 'tile'):>13}")
     for f in st.failed:

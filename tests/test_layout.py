@@ -173,12 +173,12 @@ def test_index_records_page_fields_and_old_index_migrates(split_db, tmp_path):
     db.create_table("sources", pa.Table.from_pylist(t.to_arrow().select(keep).to_pylist()), mode="overwrite")
     again = shotdex.open(db=old)
     try:
-        assert not again.store.page_index_ready()
+        assert not again.store.page_index_ready() and not again.stats().page_fields
         hits = again.search("quokka marmalade zeppelin", k=3)  # searches as before, from tiles alone
         assert hits and again.stats().tiles == idx.stats().tiles
         rep = again.add([root / "corpus"])  # nothing changed on disk: nothing is read again
         assert rep.tiles == 0 and not rep.added and not rep.updated
-        assert again.store.meta.layout == LAYOUT_VERSION and again.store.page_index_ready()
+        assert again.store.meta.layout == LAYOUT_VERSION and again.store.page_index_ready() and again.stats().page_fields
         assert _fields(again) == fields  # derived from the stored word boxes, as the pipeline made them
         q = "quokka marmalade zeppelin"
         assert [h.tile_id for h in again.search(q, k=5)] == [h.tile_id for h in idx.search(q, k=5)]

@@ -116,6 +116,7 @@ class Stats:
     stale: list = field(default_factory=list)  # [{"source", "reason", "tiles"}]: failing now, last good tiles kept
     bytes_on_disk: int = 0
     vector_index: bool = False
+    page_fields: bool = False  # sources carry current page-level fields (layout.py) that search ranks by
 
 
 def open_index(db: str | Path | None = None, model=None, settings: Settings | None = None) -> "Index":
@@ -375,7 +376,7 @@ class Index:
         """Sources and tiles by kind, failures, embedder and size on disk."""
         self.store.require()
         meta = self.store.meta
-        tiles = self.store.tiles.to_arrow().select(["kind"]).column("kind").to_pylist()
+        tiles = self.store.tiles.to_lance().to_table(columns=["kind"]).column("kind").to_pylist()
         srcs = self.store.source_rows(["kind", "status", "reason", "tiles"])
         by_kind: dict = {}
         for kind in tiles:
@@ -392,6 +393,7 @@ class Index:
             db=str(self.store.folder), model=meta.model, fingerprint=meta.fingerprint, dim=meta.dim,
             sources=sum(v["sources"] for v in by_kind.values()), tiles=len(tiles), by_kind=by_kind,
             failed=failed, stale=stale, bytes_on_disk=self.store.size_on_disk(), vector_index=self.store.has_ann(),
+            page_fields=self.store.has_pages(),
         )
 
 
