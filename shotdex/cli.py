@@ -25,7 +25,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-DbOpt = typer.Option(None, "--db", help="Index folder (default: $SHOTDEX_DB or the user data folder).")
+DbOpt = typer.Option(None, "--db", help="Index folder, or an object-store URI such as s3://bucket/prefix (default: $SHOTDEX_DB or the user data folder).")
 ModelOpt = typer.Option(None, "--model", "-m", help="Embedder (see `shotdex models`); default: the index's own, else reader.")
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only errors (no progress, warnings or summary).")
@@ -121,7 +121,7 @@ def render(
 @app.command()
 def index(
     sources: List[str] = typer.Argument(..., help="Files, folders or http(s) URLs."),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     model: Optional[str] = ModelOpt,
     prune: bool = typer.Option(False, "--prune", help="Drop indexed sources under these folders that no longer exist."),
     js: bool = typer.Option(False, "--js", help="Run page JavaScript (with a time limit)."),
@@ -204,7 +204,7 @@ def search(
     hybrid: Optional[bool] = typer.Option(None, "--hybrid/--no-hybrid", help="Fuse vector and full-text rankings (default on)."),
     show: Optional[Path] = typer.Option(None, "--show", help="Write a contact sheet of the top hits (.png, .jpg or .webp; PNG without an ending)."),
     paths: bool = typer.Option(False, "--paths", help="Print only the matching sources, one a line (for piping)."),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     model: Optional[str] = ModelOpt,
     as_json: bool = JsonOpt,
     no_server: bool = typer.Option(False, "--no-server", help="Search here even when a `shotdex serve` of this db is running."),
@@ -261,7 +261,7 @@ def search(
 
 @app.command()
 def serve(
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs --token."),
     port: int = typer.Option(8765, "--port", help="Port (0: any free one)."),
     open_page: bool = typer.Option(False, "--open", help="Open the page in a web browser."),
@@ -278,7 +278,7 @@ def serve(
 
 
 @app.command()
-def status(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
+def status(db: Optional[str] = DbOpt, as_json: bool = JsonOpt) -> None:
     """Sources and tiles by kind, failed sources, embedder, size on disk."""
     from .index import open_index
 
@@ -299,7 +299,7 @@ def status(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
 
 @app.command("ls")
 def ls(
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     as_json: bool = JsonOpt,
     failed: bool = typer.Option(False, "--failed", help="Only the sources that failed."),
 ) -> None:
@@ -328,7 +328,7 @@ app.command("sources", hidden=True, help="The same as `shotdex ls`.")(ls)
 @app.command()
 def remove(
     sources: List[str] = typer.Argument(..., help="Sources or folders to drop."),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Only list what would be removed."),
     as_json: bool = JsonOpt,
     quiet: bool = QuietOpt,
@@ -350,7 +350,7 @@ def remove(
 
 @app.command()
 def reembed(
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     model: str = typer.Option(..., "--model", "-m", help="The new embedder."),
     as_json: bool = JsonOpt,
     quiet: bool = QuietOpt,
@@ -384,7 +384,7 @@ def models(as_json: bool = JsonOpt) -> None:
 def eval_(
     queries: Path = typer.Argument(..., help="queries.jsonl: {id, query or image, relevant: \\[paths relative to --corpus]}"),
     corpus: Path = typer.Option(..., "--corpus", help="The corpus root the relevant paths are relative to."),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     model: Optional[str] = ModelOpt,
     k: int = typer.Option(10, "--limit", "-k", help="Cut-off of the metrics: Recall@1/5/10 up to k, Recall@k, MRR@k, nDCG@k."),
     baselines: bool = typer.Option(False, "--baselines", help="Also run text-only retrievers over the renderer's own text."),

@@ -23,7 +23,7 @@ def default_db_path() -> Path:
 class Settings:
     """Every knob in one place. Render knobs that change pixels feed the render-settings hash."""
 
-    db: Path | None = None  # None: default_db_path()
+    db: Path | str | None = None  # None: default_db_path(); a str only for an object-store URI (s3://...)
     model: str | None = None  # None: the index's own model, else "reader"
     # rendering
     tile_width: int = 1024
@@ -85,7 +85,10 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @property
-    def db_path(self) -> Path:
+    def db_path(self) -> "Path | str":
+        """The database's folder, or its object-store URI (a str such as 's3://bucket/prefix')."""
+        if isinstance(self.db, str):
+            return self.db
         return Path(self.db) if self.db is not None else default_db_path()
 
 
@@ -134,7 +137,7 @@ def _check(name: str, value, kind: str, lo, hi):
         raise SettingsError(f"{name} must be {want}, not {value!r}")
     if base == "float" and not isinstance(value, float):
         value = float(value)
-    if base == "path" and not isinstance(value, Path):
+    if base == "path" and not isinstance(value, Path) and not _is_uri(value):
         value = Path(value)
     if lo is not None and not (lo <= value <= hi):
         raise SettingsError(f"{name} must be {want}, not {value!r}")
@@ -160,5 +163,11 @@ def _parse(f: dataclasses.Field, raw: str):
     except ValueError:
         raise SettingsError(f"{var}={raw!r}: must be {_NAMES[kind]}") from None
     if kind == "path":
-        return Path(raw).expanduser()
+        return raw if _is_uri(raw) else Path(raw).expanduser()
     return raw
+
+
+def _is_uri(value) -> bool:
+    """An object-store URI, kept as text (Path would fold its '//'); see index/storage.py."""
+    return isinstance(value, str) and "://" in value and value.split("://", 1)[0].lower() in (
+        "s3", "s3a", "gs", "az", "abfs", "memory")

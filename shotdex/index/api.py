@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 from ..errors import QueryError, SourceNotFound
 from ..settings import Settings
 from .indexer import AddReport, ProgressEvent, decode_image, on_disk, run_add, under_roots
-from .lock import WriterLock
+from .lock import writer_lock
 from .query import parse_query
 from .search import FUSION, Hit, search_store
 from .store import STALE, TILE_COLUMNS, Store, real_name
@@ -134,7 +134,9 @@ def open_index(db: str | Path | None = None, model=None, settings: Settings | No
     if isinstance(model, Embedder):
         embedder, model = model, model.name
     settings = settings or Settings.from_env()
-    settings = settings.replace(db=Path(db).expanduser() if db is not None else None, model=model)
+    if db is not None and not (isinstance(db, str) and "://" in db):
+        db = Path(db).expanduser()
+    settings = settings.replace(db=db, model=model)
     return Index(settings, embedder=embedder)
 
 
@@ -210,7 +212,7 @@ class Index:
         paths = check_sources(paths)
         emb = self.embedder  # a model that cannot load leaves no folder behind
         self.store.make_folder()
-        with WriterLock(self.store.folder):
+        with writer_lock(self.store):
             if not self.store.exists:
                 self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options)
             report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop,
@@ -231,7 +233,7 @@ class Index:
         wanted = [str(p) if "://" in str(p) else str(Path(p).expanduser().resolve()) for p in paths]
         if dry_run:
             return sorted(s for s in self.store.source_rows([]) if under_roots(s, wanted))
-        with WriterLock(self.store.folder):
+        with writer_lock(self.store):
             known = self.store.source_rows(["status"])
             gone = [s for s in known if under_roots(s, wanted)]
             self.store.delete_sources(gone)
@@ -244,7 +246,7 @@ class Index:
         from .reembed import reembed
 
         self.store.require()
-        with WriterLock(self.store.folder):
+        with writer_lock(self.store):
             from ..embed import get_embedder
 
             emb = self._given if self._given is not None else get_embedder(self.model, self.settings)

@@ -106,7 +106,7 @@ class _Plan:
         touched: list[dict] = []
         torn = store.recover_journal()
         if torn:  # said through the report's warnings: the CLI prints each as one line
-            report.warnings.append((str(store.folder / "pending.json"), torn))
+            report.warnings.append((f"{store.loc}/pending.json", torn))
         known = store.source_rows()
         dirty = store.pending()
         for src in sources:
