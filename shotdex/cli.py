@@ -130,6 +130,7 @@ def index(
     follow_links: bool = typer.Option(False, "--follow-links", help="Follow symbolic links that lead outside the paths given."),
     include: Optional[List[str]] = typer.Option(None, "--include", help="Only sources whose path below a folder given (or name) matches this glob (repeatable; * crosses folders)."),
     exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Leave out sources whose path below a folder given (or name) matches this glob (repeatable)."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run the stages on Ray: --ray alone starts a local instance; --ray ADDRESS joins a cluster (auto, ray://head:10001, head:6379). Needs pip install 'shotdex[ray]'."),
     as_json: bool = JsonOpt,
     quiet: bool = QuietOpt,
     verbose: bool = VerboseOpt,
@@ -168,7 +169,8 @@ def index(
         if bar:
             bar.start()
         report = idx.add(sources, progress=step, prune=prune, stop=stop, include=include or None,
-                         exclude=exclude or None)
+                         exclude=exclude or None, runner="local" if ray is None else "ray",
+                         ray_address=None if ray in (None, "", RAY_LOCAL) else ray)
     except KeyboardInterrupt:
         if bar:
             bar.stop()
@@ -440,11 +442,34 @@ def _eval_exit(result: dict) -> None:
         raise typer.Exit(1)
 
 
+RAY_LOCAL = "local"  # `--ray` with no address: a local Ray instance
+
+
+def _ray_argv(argv: list[str]) -> list[str]:
+    """`--ray [ADDRESS]`: click options cannot take an optional value, so a bare --ray (last, before
+    another option, or before a source rather than an address) becomes --ray=local."""
+    import re
+
+    out = list(argv)
+    for i, a in enumerate(out):
+        if a != "--ray":
+            continue
+        nxt = out[i + 1] if i + 1 < len(out) else None
+        address = nxt is not None and (nxt in ("auto", RAY_LOCAL) or nxt.startswith("ray://")
+                                       or bool(re.fullmatch(r"[\w.-]+:\d+", nxt))) and not os.path.exists(nxt)
+        if address:
+            out[i:i + 2] = [f"--ray={nxt}"]
+        else:
+            out[i] = f"--ray={RAY_LOCAL}"
+        break
+    return out
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the command line; the one place errors become messages and exit codes. Returns the code."""
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _ray_argv(sys.argv[1:] if argv is None else list(argv))
     for stream in (sys.stdout, sys.stderr):
         # a file name that is not UTF-8 goes out as the bytes it is (as `ls` prints it), not a crash
         try:

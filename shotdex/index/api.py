@@ -202,11 +202,19 @@ class Index:
         stop: threading.Event | None = None,
         include: list[str] | None = None,
         exclude: list[str] | None = None,
+        runner: str = "local",
+        ray_address: str | None = None,
     ) -> AddReport:
         """Index files, folders and URLs incrementally; returns what was added, updated, left
         unchanged, ignored and failed. A path that does not exist raises SourceNotFound before any work.
         include/exclude: globs (`*` crosses folders) on each source's path below the folder given, or
-        its bare name: only sources matching an include, and none matching an exclude, are indexed."""
+        its bare name: only sources matching an include, and none matching an exclude, are indexed.
+        runner="ray" runs the stages on Ray Data (on the cluster at ray_address, else a local instance),
+        with the same plan, report and commits (pip install 'shotdex[ray]')."""
+        from ..errors import SettingsError
+
+        if runner not in ("local", "ray"):
+            raise SettingsError(f"runner must be 'local' or 'ray', not {runner!r}")
         if isinstance(paths, (str, Path)):
             paths = [paths]
         paths = check_sources(paths)
@@ -216,7 +224,7 @@ class Index:
             if not self.store.exists:
                 self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options)
             report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop,
-                             include=include, exclude=exclude)
+                             include=include, exclude=exclude, runner=runner, ray_address=ray_address)
         if not prune:
             roots = [str(Path(p).resolve()) for p in paths if "://" not in p]
             report.missing = sorted(

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .indexer import AddReport
 
 __all__ = [
-    "SourceJob", "TileRow", "SourceDone", "RenderStage", "ReadStage", "EmbedStage", "EncodeStage", "WriteStage",
+    "SourceJob", "TileRow", "SourceDone", "Commit", "RenderStage", "ReadStage", "EmbedStage", "EncodeStage", "WriteStage",
     "tile_id", "encode_image", "decode_image",
 ]
 
@@ -65,6 +65,25 @@ class SourceDone:
     result: "RenderResult"
     rows: list[TileRow] = field(default_factory=list)
     unchanged: bool = False
+    # The source of each of its tiles, when the tiles themselves are already written elsewhere (the
+    # Ray runner's workers write them as Lance fragments): then rows is empty.
+    tile_sources: list[str] | None = None
+
+    def sources_of_tiles(self) -> list[str]:
+        return self.tile_sources if self.tile_sources is not None else [r.tile.source for r in self.rows]
+
+
+@dataclass
+class Commit:
+    """What one write puts in the store: new tile rows, the sources whose old tiles they replace, the
+    sources' rows, parts gone from their parent (to delete), and every source named (the journal)."""
+
+    rows: list[dict]
+    replaced: list[str]
+    source_rows: list[dict]
+    stale: list[str]
+    names: set[str]
+    pending: set[str]
 
 
 def tile_id(source: str, page: int, tile: int, content_hash: str, settings_hash: str) -> str:
@@ -180,8 +199,14 @@ class WriteStage:
         self.report = report
 
     def __call__(self, done: list[SourceDone]) -> None:
+        commit = self.prepare(done)
+        if commit is not None:
+            self.apply(commit)
+
+    def prepare(self, done: list[SourceDone]) -> Commit | None:
+        """Fill the report and say what to write (None: nothing). Shared by every runner."""
         if not done:
-            return
+            return None
         store, report, shash = self.store, self.report, self.settings_hash
         rows, replaced, source_rows, stale = [], [], [], []
         pending = store.pending()
@@ -211,22 +236,28 @@ class WriteStage:
             rows += [_tile_row(r) for r in d.rows]
             if old is not None or src in pending:
                 replaced.append(src)
-            report.tiles += len(d.rows)
+            of = d.sources_of_tiles()
+            report.tiles += len(of)
             (report.updated if was_good else report.added).append(src)
-            own = sum(1 for r in d.rows if r.tile.source == src)
             source_rows.append(
-                _source_row(job, res.kind, res.content_hash or "", shash, own, "indexed", "", res.warnings)
+                _source_row(job, res.kind, res.content_hash or "", shash, of.count(src), "indexed", "", res.warnings)
             )
-            stale += _parts(job, res, d.rows, shash, source_rows, replaced, known)
+            stale += _parts(job, res, of, shash, source_rows, replaced, known)
         names = {d.job.source for d in done if not d.unchanged}
         if not names:
-            return
-        store.set_pending(pending | names)
-        store.replace_tiles(rows, replaced)
-        store.write_sources(source_rows)
-        if stale:
-            store.delete_sources(stale)
-        store.set_pending(store.pending() - names)
+            return None
+        return Commit(rows, replaced, source_rows, stale, names, pending)
+
+    def apply(self, c: Commit, write_tiles=None) -> None:
+        """Write a Commit: journal, tiles (one commit; `write_tiles(rows, replaced)` when the runner
+        writes them its own way), source rows, the journal cleared."""
+        store = self.store
+        store.set_pending(c.pending | c.names)
+        (write_tiles or store.replace_tiles)(c.rows, c.replaced)
+        store.write_sources(c.source_rows)
+        if c.stale:
+            store.delete_sources(c.stale)
+        store.set_pending(store.pending() - c.names)
 
 
 def pixels_hash(tiles) -> str:
@@ -239,14 +270,14 @@ def pixels_hash(tiles) -> str:
     return "px:" + h.hexdigest()
 
 
-def _parts(job: SourceJob, res, rows: list[TileRow], shash: str, source_rows: list, replaced: list, known: list[str]) -> list[str]:
+def _parts(job: SourceJob, res, of: list[str], shash: str, source_rows: list, replaced: list, known: list[str]) -> list[str]:
     """Source rows for a source's embedded parts ('mail.eml#a.pdf'), each replacing its old tiles; returns
     the parent's old parts that are gone (to delete)."""
     prefix = job.source + "#"
     old = [k for k in known if k.startswith(prefix)]
     replaced += old
     for part in res.parts:
-        n = sum(1 for r in rows if r.tile.source == part.source)
+        n = of.count(part.source)
         source_rows.append(_source_row(SourceJob(part.source, job.size, job.mtime), part.kind, part.content_hash or "",
                                        shash, n, "indexed", "", part.warnings))
     alive = {p.source for p in res.parts}

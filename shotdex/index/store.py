@@ -372,6 +372,47 @@ class Store:
             (self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
              .when_not_matched_by_source_delete(sql_in("source", sources)).execute(batch))
 
+    def table_uri(self, name: str) -> str:
+        """Where LanceDB keeps a table: the Lance dataset other writers (Ray workers) write fragments to."""
+        return f"{self.loc.uri}/{name}.lance"
+
+    def commit_fragments(self, fragments: list, sources: list[str]) -> None:
+        """Add tile fragments written elsewhere (Lance FragmentMetadata) and drop every older tile of
+        `sources`, in one Lance commit, like replace_tiles: a search sees a source's old tiles or its new
+        ones. The commit is made at the version read here; Lance rebases it over a concurrent commit
+        that touched other fragments and refuses it (an error, nothing written) when one clashes."""
+        import lance
+
+        uri, opts = self.table_uri(self.meta.tiles_table), self.loc.storage_options or None
+        with self.writing():
+            ds = lance.dataset(uri, storage_options=opts)
+            removed, updated = [], []
+            if sources:
+                pred = sql_in("source", sources)
+                for frag in ds.get_fragments():
+                    before = frag.metadata
+                    after = frag.delete(pred)
+                    if after is None:
+                        removed.append(before.id)
+                    elif after.deletion_file != before.deletion_file:
+                        updated.append(after)
+            if not fragments and not removed and not updated:
+                return
+            if removed or updated:
+                op = lance.LanceOperation.Update(removed_fragment_ids=removed, updated_fragments=updated,
+                                                 new_fragments=list(fragments))
+            else:
+                op = lance.LanceOperation.Append(list(fragments))
+            lance.LanceDataset.commit(uri, op, read_version=ds.version, storage_options=opts)
+        self._tiles = None  # the next use opens the new version
+
+    def data_storage_version(self) -> str:
+        """The Lance file format of the tiles table (fragments written elsewhere must match it)."""
+        import lance
+
+        ds = lance.dataset(self.table_uri(self.meta.tiles_table), storage_options=self.loc.storage_options or None)
+        return ds.data_storage_version
+
     # -- the pending journal ---------------------------------------------------------------------
     def pending(self) -> set[str]:
         """Sources whose tiles may not match their source row (a run was cut off while writing them).
