@@ -47,6 +47,8 @@ class Settings:
     ocr_workers: int = 0  # 0: one per core
     batch_size: int = 32
     plugins: str = ""  # comma-separated modules imported to register extra embedders
+    # the Ray runner
+    ray_wave: int = 2000  # sources per Ray Data pass, each one commit (what a killed run can lose)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -113,6 +115,7 @@ _RULES: dict[str, tuple[str, float | None, float | None]] = {
     "ocr_workers": ("int", 0, 1024),
     "batch_size": ("int", 1, 65_536),
     "plugins": ("str", None, None),
+    "ray_wave": ("int", 1, 10_000_000),
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

@@ -218,6 +218,10 @@ class Index:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         paths = check_sources(paths)
+        if runner == "ray":  # a missing Ray or an unreachable cluster: one line before any work
+            from .ray_runner import connect
+
+            connect(ray_address)
         emb = self.embedder  # a model that cannot load leaves no folder behind
         self.store.make_folder()
         with writer_lock(self.store):

@@ -10,7 +10,7 @@
 Tiles leave the render actors as lossless WebP (the bytes that are stored), so a tile crosses the
 cluster as ~40 KB, not as 2.4 MB of pixels; the read actor decodes it (identical pixels). Only fragment
 metadata and one small summary per source reach the driver. Sources go through in waves of
-WAVE_SOURCES, each one commit: a run killed mid-wave leaves the tables as the last commit left them
+Settings.ray_wave (2,000), each one commit: a run killed mid-wave leaves the tables as the last commit left them
 (its fragments are written but belong to no version: never read). Ray is imported here only.
 """
 
@@ -23,10 +23,9 @@ from typing import Callable
 from ..errors import SetupError
 from .pipeline import SourceDone, SourceJob, TileRow, WriteStage
 
-__all__ = ["run_ray", "connect", "RAY_EXTRA", "WAVE_SOURCES"]
+__all__ = ["run_ray", "connect", "RAY_EXTRA"]
 
 RAY_EXTRA = "pip install 'shotdex[ray]'"
-WAVE_SOURCES = 2000  # sources per Ray Data pass and commit: what a killed run can lose
 FRAGMENT_TILES = 256  # tiles per Lance fragment (~10 MB of WebP): few fragments, few files
 READ_BATCH = 16  # tiles per embed call, as the local runner's EMBED_BATCH
 
@@ -43,6 +42,10 @@ def connect(address: str | None = None):
     except ImportError as exc:
         raise SetupError(f"the Ray runner needs Ray Data and lance-ray ({exc.name} is missing): {RAY_EXTRA}") from None
     if not ray.is_initialized():
+        import os
+
+        # the C++ core's warnings (one per actor pool) would break the CLI's one-line-per-problem output
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         try:
             ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
                      logging_level="ERROR", ignore_reinit_error=True)
@@ -186,8 +189,8 @@ def run_ray(
     uri, opts = store.table_uri(store.meta.tiles_table), store.loc.storage_options
     version = store.data_storage_version()
     written = 0
-    for start in range(0, len(jobs), WAVE_SOURCES):
-        wave = jobs[start:start + WAVE_SOURCES]
+    for start in range(0, len(jobs), settings.ray_wave):
+        wave = jobs[start:start + settings.ray_wave]
         ds = ray.data.from_items([{"job": pickle.dumps(j)} for j in wave], override_num_blocks=len(wave))
         pool = ray.data.ActorPoolStrategy
         ds = ds.map_batches(_bind(_Render, render_settings, settings.chromium), batch_size=1,
@@ -213,7 +216,10 @@ def run_ray(
                     tiles_of.setdefault(owner, []).append(source)
                     on_tile(owner)
         done = []
-        for key, (job, res, unchanged, n) in summaries.items():
+        for key in dict.fromkeys(j.source for j in wave):  # the report in the plan's order, as run_local's
+            if key not in summaries:
+                raise RuntimeError(f"{key}: the Ray workers returned no result for it")
+            job, res, unchanged, n = summaries[key]
             got = tiles_of.get(key, [])
             if len(got) != n:  # never expected: Ray Data re-runs a lost task whole
                 raise RuntimeError(f"{key}: {n} tiles rendered, {len(got)} written by the Ray workers")
