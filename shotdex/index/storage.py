@@ -172,7 +172,7 @@ class Location:
         """One line for an object store that refuses us or does not answer."""
         text = " ".join(str(exc).split())
         low = text.lower()
-        if any(w in low for w in ("accessdenied", "access denied", "invalidaccesskeyid", "signaturedoesnotmatch",
+        if any(w in low for w in ("accessdenied", "access_denied", "access denied", "invalidaccesskeyid", "signaturedoesnotmatch",
                                   "forbidden", "403", "credentials")):
             why = ("the store refused the credentials (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
                    "or AWS_PROFILE)")
