@@ -163,6 +163,26 @@ def _bind(cls, *args):
     return type(cls.__name__, (cls,), {"__init__": lambda self: cls.__init__(self, *args)})
 
 
+def _batches(ds):
+    """The dataset's output; a ShotdexError raised in a worker (a model that cannot load there, say)
+    comes out as itself, not wrapped in Ray's task errors, so the CLI prints its one line."""
+    from ..errors import ShotdexError
+
+    try:
+        yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+    except Exception as exc:  # noqa: BLE001 - re-raised unless a ShotdexError is inside
+        seen, todo = set(), [exc]
+        while todo:
+            e = todo.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            if isinstance(e, ShotdexError):
+                raise e from None
+            todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
+        raise
+
+
 def _put(out: dict, kind: str, key: str, payload, raw: bool = False) -> None:
     out["kind"].append(kind)
     out["key"].append(str(key))
@@ -202,7 +222,7 @@ def run_ray(
         summaries: dict[str, tuple] = {}
         tiles_of: dict[str, list[str]] = {}
         fragments: list = []
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        for batch in _batches(ds):
             if stop.is_set():
                 return written  # nothing of this wave is committed
             for kind, key, payload in zip(batch["kind"], batch["key"], batch["payload"]):
