@@ -16,6 +16,8 @@ in BENCHMARKS.md):
             fresh-process query latency, bytes per tile (reuses <scratch>/wtq-dev-full when built)
   pipeline  benchmarks/pipeline_speed.py: the index pipeline against its OCR engine alone and against the
             physical limit (cores / the stages' CPU-seconds per tile), same tiles, same run
+  ray       benchmarks/ray_speed.py: the Ray runner on a local instance vs the local runner (same tables,
+            same run, identical tile ids), measured stage and commit costs, a 1-64 node projection
   e2e-full  the same with --build-full: first builds the full 1,679-table wtq-dev database (~20+ min)
   serve     benchmarks/serve_speed.py: warm HTTP query latency, 8 concurrent clients, `shotdex search`
             through a running server (100k synthetic tiles)
@@ -55,14 +57,16 @@ PARTS: dict[str, list[str]] = {
     "index": ["benchmarks/index_speed.py", "--rows", "10000", "100000", "--queries", "100"],
     "e2e": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3"],
     "pipeline": ["benchmarks/pipeline_speed.py", "--tables", "100", "--runs", "3"],
+    "ray": ["benchmarks/ray_speed.py", "--tables", "150", "--runs", "3"],
     "serve": ["benchmarks/serve_speed.py", "--tiles", "100000", "--model", "reader"],
     "office": ["benchmarks/office_speed.py", "--runs", "1"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
 }
-DEFAULT = ["quality", "fusion", "pages", "render", "embed", "index", "e2e", "pipeline", "serve", "office"]
+DEFAULT = ["quality", "fusion", "pages", "render", "embed", "index", "e2e", "pipeline", "ray", "serve", "office"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
-    ("quality.md", "quality"), ("fusion.md", "fusion"), ("pages.md", "pages"), ("pipeline_speed.md", "pipeline"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
+    ("quality.md", "quality"), ("fusion.md", "fusion"), ("pages.md", "pages"), ("pipeline_speed.md", "pipeline"),
+    ("ray_speed.md", "ray"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
     ("serve_speed.md", "serve"), ("office_speed.md", "office"),
 ]

@@ -35,7 +35,7 @@ need_venv() {
   pip_quiet --upgrade pip
   # The CPU build of torch, pinned so pip never pulls a multi-GB CUDA build.
   pip_quiet "torch==2.13.0"
-  pip_quiet -e ".[test]"
+  pip_quiet -e ".[test,ray,s3]"
   echo "$want" > "$stamp"
 }
 

@@ -25,7 +25,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-DbOpt = typer.Option(None, "--db", help="Index folder (default: $SHOTDEX_DB or the user data folder).")
+DbOpt = typer.Option(None, "--db", help="Index folder, or an object-store URI such as s3://bucket/prefix (default: $SHOTDEX_DB or the user data folder).")
 ModelOpt = typer.Option(None, "--model", "-m", help="Embedder (see `shotdex models`); default: the index's own, else reader.")
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only errors (no progress, warnings or summary).")
@@ -118,7 +118,7 @@ def render(
 @app.command()
 def index(
     sources: List[str] = typer.Argument(..., help="Files, folders or http(s) URLs."),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     model: Optional[str] = ModelOpt,
     prune: bool = typer.Option(False, "--prune", help="Drop indexed sources under these folders that no longer exist."),
     js: bool = typer.Option(False, "--js", help="Run page JavaScript (with a time limit)."),
@@ -127,6 +127,7 @@ def index(
     follow_links: bool = typer.Option(False, "--follow-links", help="Follow symbolic links that lead outside the paths given."),
     include: Optional[List[str]] = typer.Option(None, "--include", help="Only sources whose path below a folder given (or name) matches this glob (repeatable; * crosses folders)."),
     exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Leave out sources whose path below a folder given (or name) matches this glob (repeatable)."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run the stages on Ray: --ray alone starts a local instance; --ray ADDRESS joins a cluster (auto, ray://head:10001, head:6379). Needs pip install 'shotdex[ray]'."),
     as_json: bool = JsonOpt,
     quiet: bool = QuietOpt,
     verbose: bool = VerboseOpt,
@@ -165,7 +166,8 @@ def index(
         if bar:
             bar.start()
         report = idx.add(sources, progress=step, prune=prune, stop=stop, include=include or None,
-                         exclude=exclude or None)
+                         exclude=exclude or None, runner="local" if ray is None else "ray",
+                         ray_address=None if ray in (None, "", RAY_LOCAL) else ray)
     except KeyboardInterrupt:
         if bar:
             bar.stop()
@@ -201,7 +203,7 @@ def search(
     hybrid: Optional[bool] = typer.Option(None, "--hybrid/--no-hybrid", help="Fuse vector and full-text rankings (default on)."),
     show: Optional[Path] = typer.Option(None, "--show", help="Write a contact sheet of the top hits (.png, .jpg or .webp; PNG without an ending)."),
     paths: bool = typer.Option(False, "--paths", help="Print only the matching sources, one a line (for piping)."),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     model: Optional[str] = ModelOpt,
     as_json: bool = JsonOpt,
     no_server: bool = typer.Option(False, "--no-server", help="Search here even when a `shotdex serve` of this db is running."),
@@ -258,7 +260,7 @@ def search(
 
 @app.command()
 def serve(
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; any but loopback needs --token."),
     port: int = typer.Option(8765, "--port", help="Port (0: any free one)."),
     open_page: bool = typer.Option(False, "--open", help="Open the page in a web browser."),
@@ -275,7 +277,7 @@ def serve(
 
 
 @app.command()
-def status(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
+def status(db: Optional[str] = DbOpt, as_json: bool = JsonOpt) -> None:
     """Sources and tiles by kind, failed sources, embedder, size on disk."""
     from .index import open_index
 
@@ -298,7 +300,7 @@ def status(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
 
 @app.command("ls")
 def ls(
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     as_json: bool = JsonOpt,
     failed: bool = typer.Option(False, "--failed", help="Only the sources that failed."),
 ) -> None:
@@ -327,7 +329,7 @@ app.command("sources", hidden=True, help="The same as `shotdex ls`.")(ls)
 @app.command()
 def remove(
     sources: List[str] = typer.Argument(..., help="Sources or folders to drop."),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Only list what would be removed."),
     as_json: bool = JsonOpt,
     quiet: bool = QuietOpt,
@@ -349,7 +351,7 @@ def remove(
 
 @app.command()
 def reembed(
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     model: str = typer.Option(..., "--model", "-m", help="The new embedder."),
     as_json: bool = JsonOpt,
     quiet: bool = QuietOpt,
@@ -383,7 +385,7 @@ def models(as_json: bool = JsonOpt) -> None:
 def eval_(
     queries: Path = typer.Argument(..., help="queries.jsonl: {id, query or image, relevant: \\[paths relative to --corpus]}"),
     corpus: Path = typer.Option(..., "--corpus", help="The corpus root the relevant paths are relative to."),
-    db: Optional[Path] = DbOpt,
+    db: Optional[str] = DbOpt,
     model: Optional[str] = ModelOpt,
     k: int = typer.Option(10, "--limit", "-k", help="Cut-off of the metrics: Recall@1/5/10 up to k, Recall@k, MRR@k, nDCG@k."),
     baselines: bool = typer.Option(False, "--baselines", help="Also run text-only retrievers over the renderer's own text."),
@@ -440,11 +442,34 @@ def _eval_exit(result: dict) -> None:
         raise typer.Exit(1)
 
 
+RAY_LOCAL = "local"  # `--ray` with no address: a local Ray instance
+
+
+def _ray_argv(argv: list[str]) -> list[str]:
+    """`--ray [ADDRESS]`: click options cannot take an optional value, so a bare --ray (last, before
+    another option, or before a source rather than an address) becomes --ray=local."""
+    import re
+
+    out = list(argv)
+    for i, a in enumerate(out):
+        if a != "--ray":
+            continue
+        nxt = out[i + 1] if i + 1 < len(out) else None
+        address = nxt is not None and (nxt in ("auto", RAY_LOCAL) or nxt.startswith("ray://")
+                                       or bool(re.fullmatch(r"[\w.-]+:\d+", nxt))) and not os.path.exists(nxt)
+        if address:
+            out[i:i + 2] = [f"--ray={nxt}"]
+        else:
+            out[i] = f"--ray={RAY_LOCAL}"
+        break
+    return out
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the command line; the one place errors become messages and exit codes. Returns the code."""
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _ray_argv(sys.argv[1:] if argv is None else list(argv))
     for stream in (sys.stdout, sys.stderr):
         # a file name that is not UTF-8 goes out as the bytes it is (as `ls` prints it), not a crash
         try:

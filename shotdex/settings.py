@@ -23,7 +23,7 @@ def default_db_path() -> Path:
 class Settings:
     """Every knob in one place. Render knobs that change pixels feed the render-settings hash."""
 
-    db: Path | None = None  # None: default_db_path()
+    db: Path | str | None = None  # None: default_db_path(); a str only for an object-store URI (s3://...)
     model: str | None = None  # None: the index's own model, else "reader"
     # rendering
     tile_width: int = 1024
@@ -47,6 +47,8 @@ class Settings:
     ocr_workers: int = 0  # 0: one per core
     batch_size: int = 32
     plugins: str = ""  # comma-separated modules imported to register extra embedders
+    # the Ray runner
+    ray_wave: int = 2000  # sources per Ray Data pass, each one commit (what a killed run can lose)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -85,7 +87,10 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @property
-    def db_path(self) -> Path:
+    def db_path(self) -> "Path | str":
+        """The database's folder, or its object-store URI (a str such as 's3://bucket/prefix')."""
+        if isinstance(self.db, str):
+            return self.db
         return Path(self.db) if self.db is not None else default_db_path()
 
 
@@ -110,6 +115,7 @@ _RULES: dict[str, tuple[str, float | None, float | None]] = {
     "ocr_workers": ("int", 0, 1024),
     "batch_size": ("int", 1, 65_536),
     "plugins": ("str", None, None),
+    "ray_wave": ("int", 1, 10_000_000),
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -134,7 +140,7 @@ def _check(name: str, value, kind: str, lo, hi):
         raise SettingsError(f"{name} must be {want}, not {value!r}")
     if base == "float" and not isinstance(value, float):
         value = float(value)
-    if base == "path" and not isinstance(value, Path):
+    if base == "path" and not isinstance(value, Path) and not _is_uri(value):
         value = Path(value)
     if lo is not None and not (lo <= value <= hi):
         raise SettingsError(f"{name} must be {want}, not {value!r}")
@@ -160,5 +166,11 @@ def _parse(f: dataclasses.Field, raw: str):
     except ValueError:
         raise SettingsError(f"{var}={raw!r}: must be {_NAMES[kind]}") from None
     if kind == "path":
-        return Path(raw).expanduser()
+        return raw if _is_uri(raw) else Path(raw).expanduser()
     return raw
+
+
+def _is_uri(value) -> bool:
+    """An object-store URI, kept as text (Path would fold its '//'); see index/storage.py."""
+    return isinstance(value, str) and "://" in value and value.split("://", 1)[0].lower() in (
+        "s3", "s3a", "gs", "az", "abfs", "memory")

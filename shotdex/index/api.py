@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 from ..errors import QueryError, SourceNotFound
 from ..settings import Settings
 from .indexer import AddReport, ProgressEvent, decode_image, on_disk, run_add, under_roots
-from .lock import WriterLock
+from .lock import writer_lock
 from .query import parse_query
 from .search import FUSION, Fusion, Hit, search_store
 from .store import STALE, TILE_COLUMNS, Store, real_name
@@ -135,7 +135,9 @@ def open_index(db: str | Path | None = None, model=None, settings: Settings | No
     if isinstance(model, Embedder):
         embedder, model = model, model.name
     settings = settings or Settings.from_env()
-    settings = settings.replace(db=Path(db).expanduser() if db is not None else None, model=model)
+    if db is not None and not (isinstance(db, str) and "://" in db):
+        db = Path(db).expanduser()
+    settings = settings.replace(db=db, model=model)
     return Index(settings, embedder=embedder)
 
 
@@ -201,22 +203,34 @@ class Index:
         stop: threading.Event | None = None,
         include: list[str] | None = None,
         exclude: list[str] | None = None,
+        runner: str = "local",
+        ray_address: str | None = None,
     ) -> AddReport:
         """Index files, folders and URLs incrementally; returns what was added, updated, left
         unchanged, ignored and failed. A path that does not exist raises SourceNotFound before any work.
         include/exclude: globs (`*` crosses folders) on each source's path below the folder given, or
-        its bare name: only sources matching an include, and none matching an exclude, are indexed."""
+        its bare name: only sources matching an include, and none matching an exclude, are indexed.
+        runner="ray" runs the stages on Ray Data (on the cluster at ray_address, else a local instance),
+        with the same plan, report and commits (pip install 'shotdex[ray]')."""
+        from ..errors import SettingsError
+
+        if runner not in ("local", "ray"):
+            raise SettingsError(f"runner must be 'local' or 'ray', not {runner!r}")
         if isinstance(paths, (str, Path)):
             paths = [paths]
         paths = check_sources(paths)
+        if runner == "ray":  # a missing Ray or an unreachable cluster: one line before any work
+            from .ray_runner import connect
+
+            connect(ray_address)
         emb = self.embedder  # a model that cannot load leaves no folder behind
         self.store.make_folder()
-        with WriterLock(self.store.folder):
+        with writer_lock(self.store):
             if not self.store.exists:
                 self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options)
             self.store.upgrade_pages()  # an index made before page fields gets them, from its stored words
             report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop,
-                             include=include, exclude=exclude)
+                             include=include, exclude=exclude, runner=runner, ray_address=ray_address)
         if not prune:
             roots = [str(Path(p).resolve()) for p in paths if "://" not in p]
             report.missing = sorted(
@@ -233,7 +247,7 @@ class Index:
         wanted = [str(p) if "://" in str(p) else str(Path(p).expanduser().resolve()) for p in paths]
         if dry_run:
             return sorted(s for s in self.store.source_rows([]) if under_roots(s, wanted))
-        with WriterLock(self.store.folder):
+        with writer_lock(self.store):
             known = self.store.source_rows(["status"])
             gone = [s for s in known if under_roots(s, wanted)]
             self.store.delete_sources(gone)
@@ -246,7 +260,7 @@ class Index:
         from .reembed import reembed
 
         self.store.require()
-        with WriterLock(self.store.folder):
+        with writer_lock(self.store):
             from ..embed import get_embedder
 
             emb = self._given if self._given is not None else get_embedder(self.model, self.settings)

@@ -1,4 +1,5 @@
-"""Incremental indexing: plan what changed, then run the pipeline's stages (pipeline.py) locally."""
+"""Incremental indexing: plan what changed, then run the pipeline's stages (pipeline.py) locally
+(runner.py) or on a Ray cluster (ray_runner.py)."""
 
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ class _Plan:
         touched: list[dict] = []
         torn = store.recover_journal()
         if torn:  # said through the report's warnings: the CLI prints each as one line
-            report.warnings.append((str(store.folder / "pending.json"), torn))
+            report.warnings.append((f"{store.loc}/pending.json", torn))
         known = store.source_rows()
         dirty = store.pending()
         for src in sources:
@@ -146,9 +147,12 @@ def run_add(
     stop: threading.Event | None = None,
     include: list[str] | None = None,
     exclude: list[str] | None = None,
+    runner: str = "local",
+    ray_address: str | None = None,
 ) -> AddReport:
     """Index paths into store. Library code: never prints; the report says everything.
-    include/exclude: globs on the path below each folder given (or the bare name); see render/globs.py."""
+    include/exclude: globs on the path below each folder given (or the bare name); see render/globs.py.
+    runner: "local" (threads here) or "ray" (Ray Data on the cluster at ray_address, else a local one)."""
     from ..render import RenderSettings, discover
     from ..render.globs import filter_sources
 
@@ -184,7 +188,12 @@ def run_add(
         emit(ProgressEvent(total, done, counts["tiles"], current))
 
     done = 0
-    if plan.todo:
+    if plan.todo and runner == "ray":
+        from .ray_runner import run_ray
+
+        done = run_ray(plan.todo, rs, settings, embedder, WriteStage(store, rs.hash, report), address=ray_address,
+                       stop=stop or threading.Event(), on_tile=on_tile, on_sources=on_sources)
+    elif plan.todo:
         done = run_local(
             plan.todo, RenderStage(rs, settings.chromium), ReadStage(embedder) if embedder.reads_text else None,
             EmbedStage(embedder), EncodeStage(), WriteStage(store, rs.hash, report),

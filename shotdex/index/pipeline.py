@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .indexer import AddReport
 
 __all__ = [
-    "SourceJob", "TileRow", "SourceDone", "RenderStage", "ReadStage", "EmbedStage", "EncodeStage", "WriteStage",
+    "SourceJob", "TileRow", "SourceDone", "Commit", "RenderStage", "ReadStage", "EmbedStage", "EncodeStage", "WriteStage",
     "tile_id", "encode_image", "decode_image",
 ]
 
@@ -66,6 +66,25 @@ class SourceDone:
     result: "RenderResult"
     rows: list[TileRow] = field(default_factory=list)
     unchanged: bool = False
+    # The source of each of its tiles, when the tiles themselves are already written elsewhere (the
+    # Ray runner's workers write them as Lance fragments): then rows is empty.
+    tile_sources: list[str] | None = None
+
+    def sources_of_tiles(self) -> list[str]:
+        return self.tile_sources if self.tile_sources is not None else [r.tile.source for r in self.rows]
+
+
+@dataclass
+class Commit:
+    """What one write puts in the store: new tile rows, the sources whose old tiles they replace, the
+    sources' rows, parts gone from their parent (to delete), and every source named (the journal)."""
+
+    rows: list[dict]
+    replaced: list[str]
+    source_rows: list[dict]
+    stale: list[str]
+    names: set[str]
+    pending: set[str]
 
 
 def tile_id(source: str, page: int, tile: int, content_hash: str, settings_hash: str) -> str:
@@ -181,8 +200,14 @@ class WriteStage:
         self.report = report
 
     def __call__(self, done: list[SourceDone]) -> None:
+        commit = self.prepare(done)
+        if commit is not None:
+            self.apply(commit)
+
+    def prepare(self, done: list[SourceDone]) -> Commit | None:
+        """Fill the report and say what to write (None: nothing). Shared by every runner."""
         if not done:
-            return
+            return None
         store, report, shash = self.store, self.report, self.settings_hash
         rows, replaced, source_rows, stale = [], [], [], []
         pending = store.pending()
@@ -213,23 +238,34 @@ class WriteStage:
             rows += [_tile_row(r) for r in d.rows]
             if old is not None or src in pending:
                 replaced.append(src)
-            report.tiles += len(d.rows)
+            of = d.sources_of_tiles()
+            report.tiles += len(of)
             (report.updated if was_good else report.added).append(src)
-            own = [r for r in d.rows if r.tile.source == src]
             source_rows.append(
-                _source_row(job, res.kind, res.content_hash or "", shash, len(own), "indexed", "", res.warnings,
-                            _page_fields(own))
+                _source_row(job, res.kind, res.content_hash or "", shash, of.count(src), "indexed", "", res.warnings,
+                            _page_fields(d.rows, src))
             )
-            stale += _parts(job, res, d.rows, shash, source_rows, replaced, known)
+            stale += _parts(job, res, of, d.rows, shash, source_rows, replaced, known)
         names = {d.job.source for d in done if not d.unchanged}
         if not names:
-            return
-        store.set_pending(pending | names)
-        store.replace_tiles(rows, replaced)
-        store.write_sources(source_rows)
-        if stale:
-            store.delete_sources(stale)
-        store.set_pending(store.pending() - names)
+            return None
+        return Commit(rows, replaced, source_rows, stale, names, pending)
+
+    def apply(self, c: Commit, write_tiles=None) -> None:
+        """Write a Commit: journal, tiles (one commit; `write_tiles(rows, replaced)` when the runner
+        writes them its own way), source rows, the journal cleared."""
+        store = self.store
+        store.set_pending(c.pending | c.names)
+        (write_tiles or store.replace_tiles)(c.rows, c.replaced)
+        derive = [r["source"] for r in c.source_rows if r.pop("_derive", False)]
+        if derive:  # their tiles are committed now: their page fields come from the stored words
+            fields = store.page_fields_from_tiles(derive)
+            for r in c.source_rows:
+                r.update(fields.get(r["source"], {}))
+        store.write_sources(c.source_rows)
+        if c.stale:
+            store.delete_sources(c.stale)
+        store.set_pending(store.pending() - c.names)
 
 
 def pixels_hash(tiles) -> str:
@@ -242,16 +278,17 @@ def pixels_hash(tiles) -> str:
     return "px:" + h.hexdigest()
 
 
-def _parts(job: SourceJob, res, rows: list[TileRow], shash: str, source_rows: list, replaced: list, known: list[str]) -> list[str]:
+def _parts(job: SourceJob, res, of: list[str], rows: list[TileRow], shash: str, source_rows: list, replaced: list,
+           known: list[str]) -> list[str]:
     """Source rows for a source's embedded parts ('mail.eml#a.pdf'), each replacing its old tiles; returns
     the parent's old parts that are gone (to delete)."""
     prefix = job.source + "#"
     old = [k for k in known if k.startswith(prefix)]
     replaced += old
     for part in res.parts:
-        own = [r for r in rows if r.tile.source == part.source]
         source_rows.append(_source_row(SourceJob(part.source, job.size, job.mtime), part.kind, part.content_hash or "",
-                                       shash, len(own), "indexed", "", part.warnings, _page_fields(own)))
+                                       shash, of.count(part.source), "indexed", "", part.warnings,
+                                       _page_fields(rows, part.source)))
     alive = {p.source for p in res.parts}
     return [k for k in old if k not in alive]
 
@@ -268,12 +305,15 @@ def _tile_row(r: TileRow) -> dict:
     }
 
 
-def _page_fields(rows: list[TileRow]) -> dict:
-    """The source's page-level fields (layout.py) from the words its tiles were read as."""
+def _page_fields(rows: list[TileRow], source: str) -> dict | None:
+    """The source's page-level fields (layout.py) from the words its tiles were read as; None when the
+    rows are not here (the Ray runner's workers wrote them): apply() then derives them from the store."""
+    if not rows:
+        return None
     return page_fields([
         {"kind": r.tile.kind, "page": r.tile.page, "x": r.tile.x, "y": r.tile.y, "w": r.tile.w, "h": r.tile.h,
          "words": [[w.text, w.x, w.y, w.w, w.h] for w in r.embedding.words]}
-        for r in rows
+        for r in rows if r.tile.source == source
     ])
 
 
@@ -282,6 +322,7 @@ def _source_row(job: SourceJob, kind, chash, shash, ntiles, status, reason, warn
         "source": job.source, "kind": kind or "", "size": job.size, "mtime": job.mtime, "content_hash": chash,
         "settings_hash": shash, "tiles": ntiles, "status": status, "reason": reason or "",
         "warnings": "\n".join(warnings), "indexed_at": now(), **dict.fromkeys(PAGE_FIELDS, ""), **(pages or {}),
+        **({"_derive": True} if pages is None and status == "indexed" else {}),
     }
 
 

@@ -39,7 +39,7 @@ def reembed(store: Store, embedder, progress=None, batch: int = 64) -> int:
         if progress:
             progress(ProgressEvent(total, done, done))
     store.meta = Meta(SCHEMA_VERSION, embedder.name, embedder.fingerprint, embedder.dim, name, dict(embedder.options))
-    store.meta.save(store.folder)
+    store.meta.save(store.loc)
     store._tiles = None
     store.db.drop_table(old.tiles_table)
     store.upgrade_pages(force=True)  # the text changed: the page fields follow it

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import BadIndex, ModelMismatch, NoIndex
 from .layout import LAYOUT_VERSION
+from .storage import Location
 
 __all__ = ["Store", "Meta", "stored_name", "real_name", "SCHEMA_VERSION", "PENDING_FILE", "STALE", "sql_str", "sql_in", "PAGE_FIELDS"]
 
@@ -96,20 +97,20 @@ class Meta:
     options: dict = field(default_factory=dict)  # the embedder's options (get_embedder(model, options=...))
     layout: int = 0  # the LAYOUT_VERSION of the sources' page fields (0: made before they existed)
 
-    def save(self, folder: Path) -> None:
-        tmp = folder / (META_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=2))
-        os.replace(tmp, folder / META_FILE)
+    def save(self, folder: "Location | Path") -> None:
+        loc = folder if isinstance(folder, Location) else Location(folder)
+        loc.write_text(META_FILE, json.dumps(self.__dict__, indent=2))
 
     @classmethod
-    def load(cls, folder: Path) -> "Meta | None":
-        path = folder / META_FILE
+    def load(cls, folder: "Location | Path") -> "Meta | None":
+        loc = folder if isinstance(folder, Location) else Location(folder)
+        path = f"{loc}/{META_FILE}"
         try:
-            text = path.read_text()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+            text = loc.read_text(META_FILE)
         except OSError as exc:
-            raise BadIndex(f"cannot read the index at {folder}: {exc.strerror or exc}") from None
+            raise BadIndex(f"cannot read the index at {loc}: {exc.strerror or exc}") from None
+        if text is None:
+            return None
         try:
             data = json.loads(text)
             return cls(**data)
@@ -201,15 +202,17 @@ def _prefetch_lancedb() -> None:
 
 
 class Store:
-    """A shotdex database folder: LanceDB tables plus shotdex.json."""
+    """A shotdex database: LanceDB tables plus shotdex.json, in a folder or an object store (storage.py).
+    `folder` is the local Path, or the URI (a str) of an object-store database; `loc` is either's Location."""
 
-    def __init__(self, folder: Path):
-        """Open the folder's metadata; creates nothing (make_folder does, for writers)."""
-        self.folder = Path(folder).expanduser()
-        if self.folder.exists() and not self.folder.is_dir():
+    def __init__(self, folder: "Path | str"):
+        """Open the database's metadata; creates nothing (make_folder does, for writers)."""
+        self.loc = Location(folder)
+        self.folder = self.loc.local if self.loc.local is not None else self.loc.uri
+        if self.loc.local is not None and self.folder.exists() and not self.folder.is_dir():
             what = "a file" if self.folder.is_file() else "not a folder"
             raise BadIndex(f"no index at {self.folder}: it is {what}; give a folder (new or made by shotdex)")
-        self.meta = Meta.load(self.folder)
+        self.meta = Meta.load(self.loc)
         # `import lancedb` takes ~2 s; start it now so it overlaps with loading the embedder.
         _prefetch_lancedb()
         self._db = None
@@ -227,7 +230,8 @@ class Store:
             try:
                 # Without an interval an open table never sees another process's commits: a long-lived
                 # Index (a server, a notebook) would search a frozen snapshot while `shotdex index` runs.
-                self._db = lancedb.connect(str(self.folder), read_consistency_interval=READ_CONSISTENCY)
+                self._db = lancedb.connect(self.loc.uri, read_consistency_interval=READ_CONSISTENCY,
+                                           storage_options=self.loc.storage_options or None)
             except Exception as exc:  # lancedb raises plain errors for unusable folders
                 raise BadIndex(f"cannot open index at {self.folder}: {exc}") from exc
         return self._db
@@ -246,8 +250,10 @@ class Store:
                     f"disk full while writing the index at {self.folder}; free some space and run the same "
                     "command again (everything indexed before is kept)"
                 ) from None
-            if isinstance(exc, OSError):
+            if isinstance(exc, OSError) and not self.loc.remote:
                 raise BadIndex(f"cannot write the index at {self.folder}: {exc.strerror or exc}") from None
+            if self.loc.remote:
+                raise self.loc.unreachable(exc, writing=True) from None
             raise
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -257,11 +263,11 @@ class Store:
         without it (a fresh index being created: embedder loading, tables being made), wait for it
         (at most CREATION_WAIT_S), so a search in a run's first seconds sees an empty index, not none."""
         if self.meta is None:
-            self.meta = Meta.load(self.folder)
+            self.meta = Meta.load(self.loc)
             deadline = time.monotonic() + CREATION_WAIT_S
             while self.meta is None and _being_created(self.folder) and time.monotonic() < deadline:
                 time.sleep(0.1)
-                self.meta = Meta.load(self.folder)
+                self.meta = Meta.load(self.loc)
         return self.meta is not None
 
     def require(self) -> None:
@@ -270,7 +276,10 @@ class Store:
             raise NoIndex(self.folder)
 
     def make_folder(self) -> None:
-        """Create the folder (and its parents) for a writer; one BadIndex line when that is impossible."""
+        """Create the folder (and its parents) for a writer; one BadIndex line when that is impossible.
+        An object store has no folders: its first write makes the prefix."""
+        if self.loc.remote:
+            return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
@@ -294,14 +303,14 @@ class Store:
     def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1", options: dict | None = None) -> None:
         """Make the tables and write shotdex.json (idempotent for the same embedder)."""
         with self.writing():
-            self.folder.mkdir(parents=True, exist_ok=True)
+            self.make_folder()
             names = set(self._table_names())
             if tiles_table not in names:
                 self.db.create_table(tiles_table, schema=tiles_schema(dim), exist_ok=True)
             if SOURCES not in names:
                 self.db.create_table(SOURCES, schema=sources_schema(), exist_ok=True)
             self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table, dict(options or {}), LAYOUT_VERSION)
-            self.meta.save(self.folder)
+            self.meta.save(self.loc)
         self._tiles = None
 
     def has_pages(self) -> bool:
@@ -318,10 +327,7 @@ class Store:
 
         from .layout import page_fields
 
-        tiles: dict[str, list[dict]] = {}
-        for batch in self.tiles.to_lance().to_batches(columns=list(PAGE_COLUMNS)):
-            for row in batch.to_pylist():
-                tiles.setdefault(row["source"], []).append(row)
+        tiles = _group(self.tiles.to_lance().to_batches(columns=list(PAGE_COLUMNS)))
         keep = [f.name for f in sources_schema() if f.name not in PAGE_FIELDS]
         old = self.sources.to_lance().to_table(columns=keep).to_pylist()
         empty = dict.fromkeys(PAGE_FIELDS, "")
@@ -330,7 +336,7 @@ class Store:
             self.db.create_table(SOURCES, pa.Table.from_pylist(rows, schema=sources_schema()), mode="overwrite")
             self._sources = None
             self.meta = dataclasses.replace(self.meta, layout=LAYOUT_VERSION)
-            self.meta.save(self.folder)
+            self.meta.save(self.loc)
         return len(rows)
 
     def _table_names(self) -> list[str]:
@@ -377,6 +383,18 @@ class Store:
             row["source"] = real_name(row["source"])
         return {row["source"]: row for row in rows}
 
+    def page_fields_from_tiles(self, sources: list[str]) -> dict[str, dict]:
+        """The page fields of these sources (real names), derived from their stored tiles' words."""
+        from .layout import page_fields
+
+        out: dict[str, dict] = {}
+        for i in range(0, len(sources), 500):
+            chunk = [stored_name(s) for s in sources[i : i + 500]]
+            table = self.tiles.search().where(sql_in("source", chunk)).select(list(PAGE_COLUMNS)).limit(None).to_arrow()
+            for src, tiles in _group(table.to_batches()).items():
+                out[real_name(src)] = page_fields(tiles)
+        return out
+
     def page_fields_of(self, source: str) -> dict:
         """One source's stored page fields (empty when it has none)."""
         if not self.has_pages():
@@ -411,6 +429,47 @@ class Store:
             (self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
              .when_not_matched_by_source_delete(sql_in("source", sources)).execute(batch))
 
+    def table_uri(self, name: str) -> str:
+        """Where LanceDB keeps a table: the Lance dataset other writers (Ray workers) write fragments to."""
+        return f"{self.loc.uri}/{name}.lance"
+
+    def commit_fragments(self, fragments: list, sources: list[str]) -> None:
+        """Add tile fragments written elsewhere (Lance FragmentMetadata) and drop every older tile of
+        `sources`, in one Lance commit, like replace_tiles: a search sees a source's old tiles or its new
+        ones. The commit is made at the version read here; Lance rebases it over a concurrent commit
+        that touched other fragments and refuses it (an error, nothing written) when one clashes."""
+        import lance
+
+        uri, opts = self.table_uri(self.meta.tiles_table), self.loc.storage_options or None
+        with self.writing():
+            ds = lance.dataset(uri, storage_options=opts)
+            removed, updated = [], []
+            if sources:
+                pred = sql_in("source", sources)
+                for frag in ds.get_fragments():
+                    before = frag.metadata
+                    after = frag.delete(pred)
+                    if after is None:
+                        removed.append(before.id)
+                    elif after.deletion_file != before.deletion_file:
+                        updated.append(after)
+            if not fragments and not removed and not updated:
+                return
+            if removed or updated:
+                op = lance.LanceOperation.Update(removed_fragment_ids=removed, updated_fragments=updated,
+                                                 new_fragments=list(fragments))
+            else:
+                op = lance.LanceOperation.Append(list(fragments))
+            lance.LanceDataset.commit(uri, op, read_version=ds.version, storage_options=opts)
+        self._tiles = None  # the next use opens the new version
+
+    def data_storage_version(self) -> str:
+        """The Lance file format of the tiles table (fragments written elsewhere must match it)."""
+        import lance
+
+        ds = lance.dataset(self.table_uri(self.meta.tiles_table), storage_options=self.loc.storage_options or None)
+        return ds.data_storage_version
+
     # -- the pending journal ---------------------------------------------------------------------
     def pending(self) -> set[str]:
         """Sources whose tiles may not match their source row (a run was cut off while writing them).
@@ -423,11 +482,13 @@ class Store:
         return set(self._pending)
 
     def _read_journal(self) -> set[str]:
-        path = self.folder / PENDING_FILE
-        if not path.exists():
-            return set()
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = self.loc.read_text(PENDING_FILE)
+            if text is None:
+                return set()
+            data = json.loads(text)
+        except BadIndex:
+            raise
         except (OSError, ValueError) as exc:
             raise _TornJournal(str(exc)) from None
         if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
@@ -449,7 +510,6 @@ class Store:
         source row is marked for re-rendering (one commit, so this survives a crash), sources with
         tiles but no row go into a fresh journal, and the torn file is replaced. None when the journal
         is fine."""
-        path = self.folder / PENDING_FILE
         try:
             self._read_journal()
             return None
@@ -462,23 +522,16 @@ class Store:
                 self.sources.update(values={"settings_hash": RECHECK})
         self._pending = None
         self.set_pending(orphans)
-        return (f"{path.name} (the journal of sources being written) was unreadable ({why}); "
+        return (f"{PENDING_FILE} (the journal of sources being written) was unreadable ({why}); "
                 f"every source is re-checked: {len(rows) + len(orphans)} will be rendered again")
 
     def set_pending(self, sources: set[str]) -> None:
         """Replace the journal (atomically, durably: it must be on disk before the tiles it guards)."""
-        path = self.folder / PENDING_FILE
         with self.writing():
             if not sources:
-                if path.exists():
-                    path.unlink()
+                self.loc.delete(PENDING_FILE)
             else:
-                tmp = path.with_suffix(".tmp")
-                with open(tmp, "w") as f:
-                    json.dump(sorted(sources), f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
+                self.loc.write_text(PENDING_FILE, json.dumps(sorted(sources)))
         self._pending = set(sources)
 
     def write_sources(self, rows: list[dict]) -> None:
@@ -541,7 +594,16 @@ class Store:
         return any(ix.name == "vector_idx" for ix in self.tiles.list_indices())
 
     def size_on_disk(self) -> int:
-        return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+        return self.loc.size()
+
+
+def _group(batches) -> dict[str, list[dict]]:
+    """Tile rows by source."""
+    out: dict[str, list[dict]] = {}
+    for batch in batches:
+        for row in batch.to_pylist():
+            out.setdefault(row["source"], []).append(row)
+    return out
 
 
 def _with_positions(ix) -> bool:
@@ -571,10 +633,13 @@ def _mismatch(folder: Path, meta: Meta, model: str, fingerprint: str) -> ModelMi
 CREATION_WAIT_S = 60.0
 
 
-def _being_created(folder: Path) -> bool:
-    """Another process holds `.write.lock` (flock is per open file, so test with a fresh one)."""
+def _being_created(folder: "Path | str") -> bool:
+    """Another process holds `.write.lock` (flock is per open file, so test with a fresh one). An
+    object-store database is not waited for: it has no lock file (see lock.py's lease)."""
     import fcntl
 
+    if not isinstance(folder, Path):
+        return False
     path = folder / ".write.lock"
     try:
         fd = os.open(path, os.O_RDONLY)

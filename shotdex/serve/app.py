@@ -158,7 +158,7 @@ def create_app(index, *, host: str = "127.0.0.1", port: int = 8765, token: str |
     @api.get("/api/health")
     def api_health():
         """Which index this server serves (the CLI checks this before sending it a query)."""
-        return {"shotdex": __version__, "db": str(index.store.folder.resolve()), "model": index.model,
+        return {"shotdex": __version__, "db": str(index.store.folder.resolve() if hasattr(index.store.folder, "resolve") else index.store.folder), "model": index.model,
                 "pid": os.getpid(), "token": token is not None}
 
     # -- the page -------------------------------------------------------------------------------

@@ -25,7 +25,10 @@ _TIMEOUT = 120.0  # one search (a rendered or image query on a cold CPU can take
 
 
 def write_record(db: Path, *, url: str, model: str, token: bool) -> None:
-    """Record this process's address in the db folder (atomically)."""
+    """Record this process's address in the db folder (atomically). An object-store db gets no record:
+    a searcher elsewhere could not reach a loopback server anyway, so it searches the store itself."""
+    if not isinstance(db, Path):
+        return
     db = Path(db)
     tmp = db / f".{RECORD}.{os.getpid()}"
     tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "db": str(db.resolve()), "model": model, "token": token}))
@@ -34,6 +37,8 @@ def write_record(db: Path, *, url: str, model: str, token: bool) -> None:
 
 def remove_record(db: Path, url: str) -> None:
     """Remove the record if it is still this process's (another server may have replaced it)."""
+    if not isinstance(db, Path):
+        return
     path = Path(db) / RECORD
     try:
         rec = json.loads(path.read_text())
@@ -64,7 +69,8 @@ def _request(url: str, token: str | None, data: bytes | None = None, timeout: fl
 
 def find_server(db: Path) -> dict | None:
     """The record of a live server of this db (with its token from $SHOTDEX_TOKEN), or None."""
-    db = Path(db)
+    if not isinstance(db, Path):
+        return None
     try:
         rec = json.loads((db / RECORD).read_text())
         url = str(rec["url"])
