@@ -11,7 +11,10 @@ in BENCHMARKS.md):
   fusion    benchmarks/fusion.py: vector only, full text only and fusion rules over the same indexes
   render    benchmarks/render_speed.py: render tiles/s by kind
   embed     benchmarks/embed_speed.py: reader tiles/s, two-core ceiling, query encoding, cold load
-  index     benchmarks/index_speed.py: row writes/s, search latency and recall vs exact at 100k and 1M rows
+  index     benchmarks/index_speed.py: vector index types and settings on real text vectors, latency and
+            recall@10 vs exact search at 100k and 1M rows (embeds ~20k chunks once into /tmp/shotdex-index-speed)
+  fresh     benchmarks/fresh_search.py: fresh-process `shotdex search` at 100k tiles, lancedb's imports as
+            shipped vs deferred (shotdex/index/lance_import.py), same run
   e2e       benchmarks/e2e_speed.py: index tiles/s end to end, unchanged re-index of wtq-dev, warm and
             fresh-process query latency, bytes per tile (reuses <scratch>/wtq-dev-full when built)
   pipeline  benchmarks/pipeline_speed.py: the index pipeline against its OCR engine alone and against the
@@ -53,8 +56,9 @@ PARTS: dict[str, list[str]] = {
     "pages": ["benchmarks/pages.py"],
     "render": ["benchmarks/render_speed.py", "--runs", "3", "--n", "60"],
     "embed": ["benchmarks/embed_speed.py", "--tiles", "8", "--runs", "3"],
-    # 1M rows (`--rows 1000000`) adds ~20+ min of HNSW building on 2 cores: run it alone when wanted.
-    "index": ["benchmarks/index_speed.py", "--rows", "10000", "100000", "--queries", "100"],
+    # 1M rows: the IVF_PQ build alone is minutes on idle cores and far more on shared ones (see its section).
+    "index": ["benchmarks/index_speed.py", "--rows", "1000000", "--only", "shotdex"],
+    "fresh": ["benchmarks/fresh_search.py", "--runs", "5"],
     "e2e": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3"],
     "pipeline": ["benchmarks/pipeline_speed.py", "--tables", "100", "--runs", "3"],
     "ray": ["benchmarks/ray_speed.py", "--tables", "150", "--runs", "3"],
@@ -62,13 +66,13 @@ PARTS: dict[str, list[str]] = {
     "office": ["benchmarks/office_speed.py", "--runs", "1"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
 }
-DEFAULT = ["quality", "fusion", "pages", "render", "embed", "index", "e2e", "pipeline", "ray", "serve", "office"]
+DEFAULT = ["quality", "fusion", "pages", "render", "embed", "index", "e2e", "pipeline", "ray", "serve", "fresh", "office"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
     ("quality.md", "quality"), ("fusion.md", "fusion"), ("pages.md", "pages"), ("pipeline_speed.md", "pipeline"),
     ("ray_speed.md", "ray"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
-    ("serve_speed.md", "serve"), ("office_speed.md", "office"),
+    ("serve_speed.md", "serve"), ("fresh_search.md", "fresh"), ("office_speed.md", "office"),
 ]
 
 

@@ -6,7 +6,7 @@ fresh process going through the running server.
 
 The index is synthetic (clustered unit vectors, varied text, one small WebP per tile) but real: a
 LanceDB on disk written through the same Store code, with the indexer's own maintenance (full-text index,
-HNSW-SQ past ANN_MIN_ROWS), opened as a shotdex.Index with the named embedder, served by uvicorn on
+the vector index shotdex/index/ann.py picks), opened as a shotdex.Index with the named embedder, served by uvicorn on
 127.0.0.1. Every request is a full GET /api/search (embedding, hybrid search, JSON), over keep-alive
 connections. Bounded: a fixed number of requests, each with a 60 s timeout.
 """

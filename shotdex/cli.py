@@ -228,7 +228,9 @@ def search(
         hits, where_at = answer
     else:
         from .index import open_index
+        from .index.lance_import import search_only_process
 
+        search_only_process()  # this process only searches: lancedb may load without pandas (lance_import.py)
         idx = open_index(settings=_settings(db=db, model=model))
         where_at = {}
         try:

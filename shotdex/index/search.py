@@ -6,13 +6,13 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import QueryError
+from . import ann
 from .query import has_phrase, parse_query, words
 from .store import Store, real_name, sql_in, sql_str
 
 __all__ = ["Hit", "Fusion", "FUSION", "Candidates", "candidates", "fuse", "rank_candidates", "search_store", "snippet"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-EF = 100  # HNSW search breadth: recall@10 ~0.97 at 100k rows (benchmarks/index_speed.py)
 _COLUMNS = ["id", "source", "kind", "page", "tile", "x", "y", "w", "h", "label", "text"]
 
 
@@ -192,7 +192,7 @@ def candidates(
     try:
         q = table.search(vector, vector_column_name="vector").distance_type("cosine")
         if store.has_ann():
-            q = q.ef(EF)
+            q = ann.tune(q)  # nprobes, refine factor (ann.py)
         if flt:
             q = q.where(flt, prefilter=True)
         vec_rows = q.limit(depth).select(_COLUMNS).to_list()

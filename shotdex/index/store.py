@@ -14,6 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from ..errors import BadIndex, ModelMismatch, NoIndex
+from .ann import ANN_MIN_ROWS, vector_index  # noqa: F401 - ANN_MIN_ROWS lived here before ann.py
+from .lance_import import import_lancedb
 from .layout import LAYOUT_VERSION
 from .storage import Location
 
@@ -30,9 +32,6 @@ SOURCES = "sources"
 STALE = "stale"
 # A source row's settings_hash after a torn journal: matches no render settings, so it is re-rendered.
 RECHECK = "recheck"
-# Exact search stays under ~30 ms below this many rows on 2 cores; past it an IVF-HNSW-SQ index
-# answers in ~7 ms at recall@10 ~0.97 (benchmarks/index_speed.py measures both).
-ANN_MIN_ROWS = 25_000
 # How stale a reader's view of the tables may get before it looks for newer commits.
 READ_CONSISTENCY = timedelta(seconds=1)
 # Versions younger than this survive cleanup, so a search that started on one keeps working.
@@ -185,7 +184,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 def _import_lancedb() -> None:
     try:
-        import lancedb  # noqa: F401
+        import_lancedb()
     except Exception:  # noqa: BLE001 - the real import in Store.db reports it
         pass
 
@@ -225,7 +224,7 @@ class Store:
         """The LanceDB connection, made on first use."""
         if self._db is None:
             _LANCEDB_IMPORT.join()
-            import lancedb
+            lancedb = import_lancedb()
 
             try:
                 # Without an interval an open table never sees another process's commits: a long-lived
@@ -556,7 +555,7 @@ class Store:
             self._maintain()
 
     def _maintain(self) -> None:
-        from lancedb.index import FTS, HnswSq
+        from lancedb.index import FTS
 
         tiles = self.tiles
         names = {ix.name: ix for ix in tiles.list_indices()}
@@ -564,9 +563,10 @@ class Store:
         # Word positions let quoted phrases find their tiles; an index made before that is rebuilt once.
         if rows and ("text_idx" not in names or not _with_positions(names["text_idx"])):
             tiles.create_index("text", config=FTS(with_position=True), name="text_idx", replace=True)
-        if rows >= ANN_MIN_ROWS and "vector_idx" not in names:
-            parts = max(1, rows // 200_000)
-            tiles.create_index("vector", config=HnswSq(distance_type="cosine", num_partitions=parts), name="vector_idx")
+        # The type and its parameters by size: ann.py (chosen by benchmarks/index_speed.py). Built once; an
+        # index made by an older shotdex (IVF_HNSW_SQ) is kept and searched with its own settings.
+        if "vector_idx" not in names and (config := vector_index(rows, self.meta.dim)) is not None:
+            tiles.create_index("vector", config=config, name="vector_idx")
         if self.has_pages() and self.sources.count_rows():
             have = {ix.name for ix in self.sources.list_indices()}
             for col in PAGE_FIELDS:
