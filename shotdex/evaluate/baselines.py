@@ -37,9 +37,11 @@ def _text_model(index):
     return reader.embed_queries, reader.embed_queries
 
 
-def run_baselines(index, queries, k: int = 10) -> dict:
+def run_baselines(index, queries, k: int = 10, dense: bool = True) -> dict:
     """Text-only systems over the true text of the same tiles: BM25 (bm25s; LanceDB full text, the
-    index shotdex uses), the sentence model alone, and each BM25 fused with it by the default rule."""
+    index shotdex uses), the sentence model alone, and each BM25 fused with it by the default rule.
+    dense=False leaves out the sentence model and the fusions (it embeds every tile's true text, which
+    costs about as much CPU as reading did)."""
     import bm25s
 
     table = index.store.tiles.to_arrow().select(["source", "true_text"]).to_pylist()
@@ -59,10 +61,11 @@ def run_baselines(index, queries, k: int = 10) -> dict:
         scores = retriever.get_scores(tokens) if tokens else np.zeros(len(texts))
         bm25_scores.append(np.asarray(scores, dtype="float32"))
 
-    encode_docs, encode_queries = _text_model(index)
-    doc_vecs = encode_docs(texts)
-    q_vecs = encode_queries([q.query for q in text_queries])
-    dense_scores = [doc_vecs @ qv for qv in q_vecs]
+    if dense:
+        encode_docs, encode_queries = _text_model(index)
+        doc_vecs = encode_docs(texts)
+        q_vecs = encode_queries([q.query for q in text_queries])
+        dense_scores = [doc_vecs @ qv for qv in q_vecs]
 
     def report(rankings):
         # _ndcg: each query's nDCG@10, in query order (for paired comparisons on halves of the set)
@@ -75,8 +78,11 @@ def run_baselines(index, queries, k: int = 10) -> dict:
     for s in bm25_scores:
         ranked, vals = _best(s, sources, DEPTH)
         bm25_rank.append([src for src, v in zip(ranked, vals) if v > 0])
-    dense_rank = [_per_source(s, sources, DEPTH) for s in dense_scores]
     out["bm25, bm25s (true text)"] = report(bm25_rank)
+    if not dense:
+        out.update(_whole_page(table, sources, text_queries, None, report))
+        return out
+    dense_rank = [_per_source(s, sources, DEPTH) for s in dense_scores]
     out["sentence model (true text)"] = report(dense_rank)
     fused = []
     for q, bs, ds in zip(text_queries, bm25_scores, dense_scores):
@@ -110,19 +116,22 @@ def _whole_page(table, sources, queries, dense_scores, report) -> dict:
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
     bm25, fused = [], []
-    for q, ds in zip(queries, dense_scores):
+    for i, q in enumerate(queries):
         tokens = bm25s.tokenize([q.query], stopwords="en", return_ids=False, show_progress=False)[0]
         scores = retriever.get_scores(tokens) if tokens else np.zeros(len(texts))
         b = {names[i]: float(scores[i]) for i in np.argsort(-scores)[:DEPTH * 2] if scores[i] > 0}
         bm25.append(sorted(b, key=lambda s: -b[s])[:DEPTH])
-        f = fuse(dict(zip(*_best(ds, sources))), b, FUSION, q.query)
-        fused.append(sorted(f, key=lambda s: -f[s])[:DEPTH])
+        if dense_scores is not None:
+            f = fuse(dict(zip(*_best(dense_scores[i], sources))), b, FUSION, q.query)
+            fused.append(sorted(f, key=lambda s: -f[s])[:DEPTH])
     fts = _lancedb_fts([{"source": n, "true_text": t} for n, t in zip(names, texts)], queries)
-    return {
+    out = {
         "bm25, bm25s (true whole-page text)": report(bm25),
         "full text, LanceDB FTS (true whole-page text)": report([sorted(b, key=lambda s: -b[s])[:DEPTH] for b in fts]),
-        "whole-page bm25s + sentence fusion (true text)": report(fused),
     }
+    if dense_scores is not None:
+        out["whole-page bm25s + sentence fusion (true text)"] = report(fused)
+    return out
 
 
 def _best(scores: np.ndarray, sources: list[str], depth: int = 100):

@@ -133,6 +133,7 @@ def evaluate(
     *,
     k: int = 10,
     baselines: bool = False,
+    dense_baselines: bool = True,
     sample: int | None = None,
     seed: int = 0,
     include: list[str] | None = None,
@@ -179,7 +180,7 @@ def evaluate(
     if baselines:
         from .baselines import run_baselines
 
-        result["baselines"] = run_baselines(index, scored, k)
+        result["baselines"] = run_baselines(index, scored, k, dense=dense_baselines)
     result["missing"] = {"count": len(missing), "ids": missing}
     result["failed"] = {"count": len(failed), "queries": failed}
     result["per_query"] = per_query
