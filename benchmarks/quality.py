@@ -244,6 +244,9 @@ def main() -> None:
         r.pop("per_query", None)
         old[name] = r
     RESULTS.mkdir(parents=True, exist_ok=True)
+    # Sets may run in separate processes at once: keep what the others wrote meanwhile.
+    latest = json.loads(raw_path.read_text()) if raw_path.exists() else {}
+    old = {**latest, **{n: old[n] for n in ([] if args.report else args.sets)}}
     raw_path.write_text(json.dumps(old, indent=1))
     ordered = {n: old[n] for n in SETS if n in old}
     path = write_result("quality", markdown(ordered))
