@@ -42,6 +42,7 @@ class Settings:
     chromium_sandbox: bool | None = None  # None: Chromium's sandbox on, except as root (where it cannot run)
     follow_links: bool = False  # follow symbolic links whose target lies outside the paths given
     reader_memory_mb: int = 2048  # memory cap (MB) of the child process running table/spec readers
+    caption: bool = True  # a chart's screenshot carries a band with the title/description its source gives
     # embedding
     device: str | None = None  # None: cuda, then mps, then cpu
     ocr_workers: int = 0  # 0: one per core
@@ -105,6 +106,7 @@ _RULES: dict[str, tuple[str, float | None, float | None]] = {
     "max_table_cells": ("int", 1, 100_000_000),
     "chromium": ("str?", None, None),
     "allow_private": ("bool", None, None),
+    "caption": ("bool", None, None),
     "chromium_sandbox": ("bool?", None, None),
     "device": ("str?", None, None),
     "ocr_workers": ("int", 0, 1024),
