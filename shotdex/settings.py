@@ -45,6 +45,7 @@ class Settings:
     caption: bool = True  # a chart's screenshot carries a band with the title/description its source gives
     # embedding
     device: str | None = None  # None: cuda, then mps, then cpu
+    tagger: bool = True  # new reader indexes tag figures (bar chart, map...) and keep a visual vector
     ocr_workers: int = 0  # 0: one per core
     batch_size: int = 32
     plugins: str = ""  # comma-separated modules imported to register extra embedders
@@ -109,6 +110,7 @@ _RULES: dict[str, tuple[str, float | None, float | None]] = {
     "caption": ("bool", None, None),
     "chromium_sandbox": ("bool?", None, None),
     "device": ("str?", None, None),
+    "tagger": ("bool", None, None),
     "ocr_workers": ("int", 0, 1024),
     "batch_size": ("int", 1, 65_536),
     "plugins": ("str", None, None),

@@ -116,6 +116,7 @@ class Stats:
     stale: list = field(default_factory=list)  # [{"source", "reason", "tiles"}]: failing now, last good tiles kept
     bytes_on_disk: int = 0
     vector_index: bool = False
+    figures: dict | None = None  # tag -> tiles, for tiles the figure tagger is sure of; None: no tagger here
 
 
 def open_index(db: str | Path | None = None, model=None, settings: Settings | None = None) -> "Index":
@@ -212,7 +213,8 @@ class Index:
         self.store.make_folder()
         with WriterLock(self.store.folder):
             if not self.store.exists:
-                self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options)
+                self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options,
+                                  visual_dim=getattr(emb, "visual_dim", 0))
             report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop,
                              include=include, exclude=exclude)
         if not prune:
@@ -288,6 +290,7 @@ class Index:
         # one query at a time through the lazy embedder and the query renderer (a server's threads)
         with self._query_lock:
             emb = self.embedder
+            visual = None
             if text is not None and not render_query:
                 vectors = [emb.embed_queries([parse_query(text).text or text])[0]]
             else:
@@ -295,6 +298,8 @@ class Index:
                 images, hints = self._query_images(plain, image, url)
                 readings = emb.embed_tiles(images, hints=hints)
                 vectors = [r.vector for r in readings]
+                if image is not None and readings:  # a picture also searches by its looks
+                    visual = readings[0].visual
                 # A reading embedder also gives the words it saw, which feed the full-text side.
                 query_text = " ".join(r.text for r in readings if r.text) or None
         hybrid_on = hybrid if hybrid is not None else True
@@ -306,7 +311,7 @@ class Index:
                 return search_page(snap, vectors, query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
                                    tiles=tiles, fusion=FUSION)
             return search_store(snap, vectors[0], query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
-                                tiles=tiles, fusion=FUSION)
+                                tiles=tiles, fusion=FUSION, visual=visual)
         except QueryError as exc:
             if where is None or "where" not in str(exc):
                 raise
@@ -372,7 +377,14 @@ class Index:
         """Sources and tiles by kind, failures, embedder and size on disk."""
         self.store.require()
         meta = self.store.meta
-        tiles = self.store.tiles.to_arrow().select(["kind"]).column("kind").to_pylist()
+        table = self.store.tiles.to_arrow()
+        tiles = table.column("kind").to_pylist()
+        figures = None
+        if meta.visual_dim:
+            figures = {}
+            for tag in table.column("tag").to_pylist():
+                if tag:
+                    figures[tag] = figures.get(tag, 0) + 1
         srcs = self.store.source_rows(["kind", "status", "reason", "tiles"])
         by_kind: dict = {}
         for kind in tiles:
@@ -389,6 +401,7 @@ class Index:
             db=str(self.store.folder), model=meta.model, fingerprint=meta.fingerprint, dim=meta.dim,
             sources=sum(v["sources"] for v in by_kind.values()), tiles=len(tiles), by_kind=by_kind,
             failed=failed, stale=stale, bytes_on_disk=self.store.size_on_disk(), vector_index=self.store.has_ann(),
+            figures=figures,
         )
 
 

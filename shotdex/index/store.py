@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import BadIndex, ModelMismatch, NoIndex
 
-__all__ = ["Store", "Meta", "stored_name", "real_name", "SCHEMA_VERSION", "PENDING_FILE", "STALE", "sql_str", "sql_in"]
+__all__ = ["Store", "Meta", "figure_columns", "stored_name", "real_name", "SCHEMA_VERSION", "PENDING_FILE", "STALE", "sql_str", "sql_in"]
 
 SCHEMA_VERSION = 1
 META_FILE = "shotdex.json"
@@ -39,6 +39,16 @@ TILE_COLUMNS = (
     "id", "source", "kind", "page", "tile", "x", "y", "w", "h", "page_width", "page_height",
     "content_hash", "settings_hash", "label", "text", "true_text", "words",
 )
+
+
+def figure_columns(emb, visual_dim: int) -> dict:
+    """A tile row's tag, tag_conf and visual vector from its TileEmbedding ({} without a tagger)."""
+    if not visual_dim:
+        return {}
+    import numpy as np
+
+    visual = emb.visual if emb.visual is not None else np.zeros(visual_dim, dtype=np.float32)
+    return {"tag": emb.tag or "", "tag_conf": float(emb.tag_conf or 0.0), "visual": visual.astype("float32")}
 
 
 class _TornJournal(Exception):
@@ -92,6 +102,9 @@ class Meta:
     dim: int
     tiles_table: str
     options: dict = field(default_factory=dict)  # the embedder's options (get_embedder(model, options=...))
+    # > 0: the tiles table also holds the figure tag (tag, tag_conf) and a visual vector of this size;
+    # 0 for indexes made without the tagger (and every index made before it: their shotdex.json lacks it)
+    visual_dim: int = 0
 
     def save(self, folder: Path) -> None:
         tmp = folder / (META_FILE + ".tmp")
@@ -114,10 +127,13 @@ class Meta:
             raise BadIndex(f"{path} is damaged ({exc}); move the folder away and index again") from exc
 
 
-def tiles_schema(dim: int):
+def tiles_schema(dim: int, visual_dim: int = 0):
+    """The tiles table's columns; with visual_dim > 0 also the figure tag and the visual vector."""
     import pyarrow as pa
 
     i32 = pa.int32()
+    figure = [pa.field("tag", pa.string()), pa.field("tag_conf", pa.float32()),
+              pa.field("visual", pa.list_(pa.float32(), visual_dim))] if visual_dim else []
     return pa.schema(
         [
             pa.field("id", pa.string()),
@@ -139,6 +155,7 @@ def tiles_schema(dim: int):
             pa.field("words", pa.string()),  # JSON [[word, x, y, w, h], ...] in tile pixels
             pa.field("image", pa.binary()),  # WebP, lossless
             pa.field("vector", pa.list_(pa.float32(), dim)),
+            *figure,
         ]
     )
 
@@ -279,16 +296,17 @@ class Store:
         if meta.fingerprint != fingerprint:
             raise _mismatch(self.folder, meta, model, fingerprint)
 
-    def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1", options: dict | None = None) -> None:
+    def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1", options: dict | None = None,
+               visual_dim: int = 0) -> None:
         """Make the tables and write shotdex.json (idempotent for the same embedder)."""
         with self.writing():
             self.folder.mkdir(parents=True, exist_ok=True)
             names = set(self._table_names())
             if tiles_table not in names:
-                self.db.create_table(tiles_table, schema=tiles_schema(dim), exist_ok=True)
+                self.db.create_table(tiles_table, schema=tiles_schema(dim, visual_dim), exist_ok=True)
             if SOURCES not in names:
                 self.db.create_table(SOURCES, schema=sources_schema(), exist_ok=True)
-            self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table, dict(options or {}))
+            self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table, dict(options or {}), visual_dim)
             self.meta.save(self.folder)
         self._tiles = None
 
@@ -343,7 +361,7 @@ class Store:
             return
         import pyarrow as pa
 
-        batch = pa.Table.from_pylist(_stored_rows(rows), schema=tiles_schema(self.meta.dim))
+        batch = pa.Table.from_pylist(_stored_rows(rows), schema=tiles_schema(self.meta.dim, self.meta.visual_dim))
         with self.writing():
             self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)
 
@@ -359,7 +377,7 @@ class Store:
             if not rows:
                 self.tiles.delete(sql_in("source", sources))
                 return
-            batch = pa.Table.from_pylist(_stored_rows(rows), schema=tiles_schema(self.meta.dim))
+            batch = pa.Table.from_pylist(_stored_rows(rows), schema=tiles_schema(self.meta.dim, self.meta.visual_dim))
             (self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
              .when_not_matched_by_source_delete(sql_in("source", sources)).execute(batch))
 
