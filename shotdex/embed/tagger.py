@@ -45,6 +45,9 @@ GROUPS = {"bar": "bar", "bar_horizontal": "bar", "bar_grouped": "bar", "bar_stac
 GROUP_WORDS = {"bar": "bar chart", "area": "area chart", "scatter": "scatter plot", "pie": "pie chart"}
 CONFIDENT = 0.6  # a class (or its group) at least this sure becomes words
 VISUAL_DIM = 4 * 128
+# sha256 (first 16 hex digits) of the shipped weights: the fingerprint part an index records
+# (scripts/train_tagger.py prints it for a rebuilt file)
+WEIGHTS_HASH = "0000000000000000"
 
 
 def weights_path() -> Path:
