@@ -9,6 +9,8 @@ in BENCHMARKS.md):
   quality   benchmarks/quality.py: `shotdex eval --baselines` code on the four shared sets (sampled, see
             quality.py), Recall@k plots -> results/quality.md, results/quality-<set>.png
   fusion    benchmarks/fusion.py: vector only, full text only and fusion rules over the same indexes
+  charts    benchmarks/charts.py: the figure tagger on the vega-gallery PNGs (per class, confusion), the two
+            chart sets' retrieval, image -> spec Recall@1, the tagger's cost on the read stage
   render    benchmarks/render_speed.py: render tiles/s by kind
   embed     benchmarks/embed_speed.py: reader tiles/s, two-core ceiling, query encoding, cold load
   index     benchmarks/index_speed.py: row writes/s, search latency and recall vs exact at 100k and 1M rows
@@ -47,6 +49,7 @@ PY = sys.executable
 PARTS: dict[str, list[str]] = {
     "quality": ["benchmarks/quality.py"],
     "fusion": ["benchmarks/fusion.py"],
+    "charts": ["benchmarks/charts.py"],
     "render": ["benchmarks/render_speed.py", "--runs", "3", "--n", "60"],
     "embed": ["benchmarks/embed_speed.py", "--tiles", "8", "--runs", "3"],
     # 1M rows (`--rows 1000000`) adds ~20+ min of HNSW building on 2 cores: run it alone when wanted.
@@ -57,10 +60,10 @@ PARTS: dict[str, list[str]] = {
     "office": ["benchmarks/office_speed.py", "--runs", "1"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
 }
-DEFAULT = ["quality", "fusion", "render", "embed", "index", "e2e", "pipeline", "serve", "office"]
+DEFAULT = ["quality", "fusion", "charts", "render", "embed", "index", "e2e", "pipeline", "serve", "office"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
-    ("goals.md", None), ("quality.md", "quality"), ("fusion.md", "fusion"), ("pipeline_speed.md", "pipeline"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
+    ("goals.md", None), ("quality.md", "quality"), ("fusion.md", "fusion"), ("charts.md", "charts"), ("pipeline_speed.md", "pipeline"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
     ("serve_speed.md", "serve"), ("office_speed.md", "office"),
 ]

@@ -109,25 +109,39 @@ def _wrap(draw, text: str, font, width: int) -> list[str]:
     return lines + ([line] if line else [])
 
 
-def add_band(img, caption: Caption, scale: float, max_width: int):
+def add_band(img, caption: Caption, scale: float, max_width: int, max_height: int):
     """The image with the caption band below it (as wide as the image, at least 480 CSS px if the tile
-    allows); the image as it is when the caption is empty."""
-    from PIL import Image, ImageDraw
+    allows); the image as it is when the caption is empty. A picture that fits a tile alone is scaled
+    down so that it still fits with its band (one tile shows both)."""
+    from PIL import Image
 
     title, desc = caption
     if not (title or desc):
         return img
     width = max(img.width, min(max_width, round(480 * scale)))
+    band = _band(width, caption, scale)
+    if img.height <= max_height < img.height + band.height and band.height < max_height // 2:
+        f = (max_height - band.height) / img.height
+        img = img.resize((max(1, round(img.width * f)), max_height - band.height), Image.LANCZOS)
+    out = Image.new("RGB", (width, img.height + band.height), "white")
+    out.paste(img, (0, 0))
+    out.paste(band, (0, img.height))
+    return out
+
+
+def _band(width: int, caption: Caption, scale: float):
+    from PIL import Image, ImageDraw
+
+    title, desc = caption
     pad, gap = round(12 * scale), round(6 * scale)
     fonts = [(_font(True, round(20 * scale)), title), (_font(False, round(16 * scale)), desc)]
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     blocks = [(f, _wrap(probe, t, f, width - 2 * pad)) for f, t in fonts if t]
     line_h = {id(f): round(f.size * 1.3) for f, _ in blocks}
     height = 2 + 2 * pad + sum(len(ls) * line_h[id(f)] for f, ls in blocks) + gap * (len(blocks) - 1)
-    out = Image.new("RGB", (width, img.height + height), "white")
-    out.paste(img, (0, 0))
+    out = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(out)
-    y = img.height
+    y = 0
     draw.rectangle([0, y, width - 1, y + 1], fill=CAPTION_RULE)
     y += 2 + pad
     for f, lines in blocks:

@@ -91,7 +91,7 @@ def tile_image(job: Job, img, *, page: int = 0, text: str = "", label: str = "",
     if caption and s.caption:
         from .caption import add_band
 
-        img = add_band(img, caption, s.device_scale, max_w)
+        img = add_band(img, caption, s.device_scale, max_w, max_h)
     if img.height <= max_h:
         job.add(img, page=page, text=text, label=label)
         return
