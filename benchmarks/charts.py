@@ -226,6 +226,8 @@ def main() -> None:
         print(f"[charts] cost {res['cost']}", flush=True)
     for part in args.parts:
         res[part]["argv"] = argv
+    # parts may run as separate processes at once: merge into what is on disk now
+    res = {**(json.loads(raw.read_text()) if raw.exists() else {}), **{p: res[p] for p in args.parts}}
     raw.write_text(json.dumps(res, indent=1))
     print(f"wrote {write_result('charts', markdown(res))}")
 

@@ -508,7 +508,10 @@ def export(feats, head, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as f:  # np.savez_compressed writes no dates: the same arrays give the same bytes
         np.savez_compressed(f, **arrays)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    import hashlib
+
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB); WEIGHTS_HASH = {digest!r} (shotdex/embed/tagger.py)")
 
 
 def main() -> None:
