@@ -505,13 +505,23 @@ def export(feats, head, out: Path) -> None:
     arrays["fc_w"] = lin.weight.detach().numpy().astype(np.float32)
     arrays["fc_b"] = lin.bias.detach().numpy().astype(np.float32)
     arrays["classes"] = np.array(CLASSES)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as f:  # np.savez_compressed writes no dates: the same arrays give the same bytes
-        np.savez_compressed(f, **arrays)
+    save_arrays(out, arrays)
     import hashlib
 
     digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB); WEIGHTS_HASH = {digest!r} (shotdex/embed/tagger.py)")
+
+
+def save_arrays(out: Path, arrays: dict) -> None:
+    """An .npz (what np.load reads) whose bytes depend on the arrays only: every member dated 1980."""
+    import zipfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w") as z:
+        for name, a in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(a), allow_pickle=False)
+            z.writestr(zipfile.ZipInfo(f"{name}.npy", (1980, 1, 1, 0, 0, 0)), buf.getvalue(), zipfile.ZIP_DEFLATED)
 
 
 def main() -> None:
