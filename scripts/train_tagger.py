@@ -394,16 +394,19 @@ def draw_photo(rng):
 
 
 def make_data(seed: int, per_vega: int, per_mpl: int, per_page: int, per_photo: int):
-    from shotdex.render import Renderer
+    from shotdex.render import Renderer, RenderSettings
 
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     t0 = time.time()
     for ci, kind in enumerate(CLASSES):
         if kind in ("table", "text", "code"):
-            with tempfile.TemporaryDirectory() as tmp, Renderer() as r:
+            # a long time limit: a page that fails to render on a busy machine would change the data
+            with tempfile.TemporaryDirectory() as tmp, Renderer(RenderSettings(render_timeout_s=600)) as r:
                 for p in page_files(rng, Path(tmp), kind, per_page):
                     res = r.render(str(p))
+                    if not res.ok:
+                        raise SystemExit(f"training page did not render: {res.error}")
                     for t in res.tiles[:2]:
                         xs.append(prepare(t.image))
                         ys.append(ci)
