@@ -9,6 +9,8 @@ in BENCHMARKS.md):
   quality   benchmarks/quality.py: `shotdex eval --baselines` code on the four shared sets (sampled, see
             quality.py), Recall@k plots -> results/quality.md, results/quality-<set>.png
   fusion    benchmarks/fusion.py: vector only, full text only and fusion rules over the same indexes
+  charts    benchmarks/charts.py: the figure tagger on the vega-gallery PNGs (per class, confusion), the two
+            chart sets' retrieval, image -> spec Recall@1, the tagger's cost on the read stage
   render    benchmarks/render_speed.py: render tiles/s by kind
   embed     benchmarks/embed_speed.py: reader tiles/s, two-core ceiling, query encoding, cold load
   index     benchmarks/index_speed.py: vector index types and settings on real text vectors, latency and
@@ -54,6 +56,7 @@ PARTS: dict[str, list[str]] = {
     "quality": ["benchmarks/quality.py"],
     "fusion": ["benchmarks/fusion.py"],
     "pages": ["benchmarks/pages.py"],
+    "charts": ["benchmarks/charts.py"],
     "render": ["benchmarks/render_speed.py", "--runs", "3", "--n", "60"],
     "embed": ["benchmarks/embed_speed.py", "--tiles", "8", "--runs", "3"],
     # 1M rows: the IVF_PQ build alone is minutes on idle cores and far more on shared ones (see its section).
@@ -66,11 +69,12 @@ PARTS: dict[str, list[str]] = {
     "office": ["benchmarks/office_speed.py", "--runs", "1"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
 }
-DEFAULT = ["quality", "fusion", "pages", "render", "embed", "index", "e2e", "pipeline", "ray", "serve", "fresh", "office"]
+DEFAULT = ["quality", "fusion", "pages", "charts", "render", "embed", "index", "e2e", "pipeline", "ray", "serve", "fresh",
+           "office"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
-    ("quality.md", "quality"), ("fusion.md", "fusion"), ("pages.md", "pages"), ("pipeline_speed.md", "pipeline"),
-    ("ray_speed.md", "ray"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
+    ("quality.md", "quality"), ("fusion.md", "fusion"), ("pages.md", "pages"), ("charts.md", "charts"),
+    ("pipeline_speed.md", "pipeline"), ("ray_speed.md", "ray"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
     ("serve_speed.md", "serve"), ("fresh_search.md", "fresh"), ("office_speed.md", "office"),
 ]

@@ -294,6 +294,11 @@ def status(db: Optional[str] = DbOpt, as_json: bool = JsonOpt) -> None:
                                   else "no: made by an older shotdex; the next `shotdex index` derives them from the stored words"))
     for kind, c in sorted(st.by_kind.items()):
         typer.echo(f"  {kind:6} {plural(c['sources'], 'source'):>14} {plural(c['tiles'], 'tile'):>13}")
+    if st.figures is None:
+        typer.echo("figure tags: none (made without the figure tagger; `shotdex reembed` adds them)")
+    else:
+        shown = ", ".join(f"{t} {n}" for t, n in sorted(st.figures.items(), key=lambda x: (-x[1], x[0])))
+        typer.echo(f"figure tags: {shown or 'none so far'}")
     for f in st.failed:
         typer.echo(f"  failed: {f['source']}: {f['reason']}")
     for f in st.stale:

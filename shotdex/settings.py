@@ -42,8 +42,10 @@ class Settings:
     chromium_sandbox: bool | None = None  # None: Chromium's sandbox on, except as root (where it cannot run)
     follow_links: bool = False  # follow symbolic links whose target lies outside the paths given
     reader_memory_mb: int = 2048  # memory cap (MB) of the child process running table/spec readers
+    caption: bool = True  # a chart's screenshot carries a band with the title/description its source gives
     # embedding
     device: str | None = None  # None: cuda, then mps, then cpu
+    tagger: bool = True  # new reader indexes tag figures (bar chart, map...) and keep a visual vector
     ocr_workers: int = 0  # 0: one per core
     batch_size: int = 32
     plugins: str = ""  # comma-separated modules imported to register extra embedders
@@ -110,8 +112,10 @@ _RULES: dict[str, tuple[str, float | None, float | None]] = {
     "max_table_cells": ("int", 1, 100_000_000),
     "chromium": ("str?", None, None),
     "allow_private": ("bool", None, None),
+    "caption": ("bool", None, None),
     "chromium_sandbox": ("bool?", None, None),
     "device": ("str?", None, None),
+    "tagger": ("bool", None, None),
     "ocr_workers": ("int", 0, 1024),
     "batch_size": ("int", 1, 65_536),
     "plugins": ("str", None, None),

@@ -55,6 +55,9 @@ class TileEmbedding:
     vector: np.ndarray  # (dim,) float32, L2-normalised
     text: str = ""  # what the embedder read ('' if it reads nothing)
     words: list[Word] = field(default_factory=list)  # word boxes in tile pixels ([] if unknown)
+    tag: str = ""  # the figure tagger's name for the tile ('' when it is unsure or there is no tagger)
+    tag_conf: float = 0.0  # how sure it is (0-1)
+    visual: np.ndarray | None = None  # the tagger's visual descriptor (embedders with visual_dim > 0)
 
 
 class Embedder(ABC):
@@ -66,6 +69,7 @@ class Embedder(ABC):
 
     name: str
     dim: int
+    visual_dim: int = 0  # > 0: tiles also get a visual vector of this size (TileEmbedding.visual)
 
     @property
     @abstractmethod

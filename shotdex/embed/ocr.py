@@ -34,12 +34,16 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # before any libtesseract loads 
 
 
 class Reading(tuple):
-    """(text, words) read from one image."""
+    """(text, words) read from one image, plus what the figure tagger saw there (a tagger.Figure or None)."""
 
     __slots__ = ()
 
-    def __new__(cls, text: str, words: list[Word]):
-        return super().__new__(cls, (text, words))
+    def __new__(cls, text: str, words: list[Word], figure=None):
+        return super().__new__(cls, (text, words, figure))
+
+    @property
+    def figure(self):
+        return self[2]
 
     @property
     def text(self) -> str:

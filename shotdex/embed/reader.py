@@ -2,6 +2,9 @@
 
 Queries go through the same sentence model, so a query and a tile meet in one text space. The model
 and the OCR workers load lazily, once per process: `shotdex search` never starts OCR at all.
+With the figure tagger (tagger.py, on unless `tagger=False` or SHOTDEX_TAGGER=0), a tile the tagger is
+sure shows a chart also reads the chart's type ("stacked area chart"); tables, text, code and photos
+read exactly as without it. Its visual descriptor is the tile's second vector (image queries).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from ..settings import Settings
 from .base import Embedder, TileEmbedding, register
 from .ocr import INSTALL_HINT, OcrPool, Reading, choose_engine, ocr_config, tessdata_dir, tesseract_program
 from .sentence import SentenceModel, default_model_dir, load_sentence_model
+from .tagger import VISUAL_DIM
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
@@ -37,6 +41,7 @@ class ReaderEmbedder(Embedder):
         ocr_engine: str = "auto",
         window: int | None = None,
         combine: str = "tokens",
+        tagger: bool | None = None,
     ):
         self.settings = settings or Settings()
         self.name = "reader" if model is None else f"reader:{model}"
@@ -53,6 +58,9 @@ class ReaderEmbedder(Embedder):
         self._model: SentenceModel | None = None
         self._pool: OcrPool | None = None
         self._fingerprint: str | None = None
+        self.tagger_on = self.settings.tagger if tagger is None else bool(tagger)
+        self.visual_dim = VISUAL_DIM if self.tagger_on else 0
+        self._tagger = None
 
     # -- lazy parts ---------------------------------------------------------------------------------
     @property
@@ -68,6 +76,15 @@ class ReaderEmbedder(Embedder):
         if self._pool is None:
             self._pool = OcrPool(self.settings.ocr_workers, self._ocr_engine)
         return self._pool
+
+    @property
+    def tagger(self):
+        """The figure tagger (its shipped weights, loaded once per process); None when off."""
+        if self.tagger_on and self._tagger is None:
+            from .tagger import shared_tagger
+
+            self._tagger = shared_tagger()
+        return self._tagger if self.tagger_on else None
 
     @property
     def dim(self) -> int:  # type: ignore[override]
@@ -90,13 +107,14 @@ class ReaderEmbedder(Embedder):
                     m.scheme(self.window, self.combine),
                     ocr_config(self._ocr_engine),
                 ]
+                + ([f"tagger:{self.tagger.hash}"] if self.tagger_on else [])
             )
         return self._fingerprint
 
     @property
     def options(self) -> dict:
-        """window, combine and the OCR engine, as given (None: the model's own window)."""
-        return {"window": self.window, "combine": self.combine, "ocr_engine": self._ocr_engine}
+        """window, combine, the OCR engine (as given; None: the model's own window) and the tagger."""
+        return {"window": self.window, "combine": self.combine, "ocr_engine": self._ocr_engine, "tagger": self.tagger_on}
 
     # -- embedding ----------------------------------------------------------------------------------
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -107,8 +125,24 @@ class ReaderEmbedder(Embedder):
         return self.model.encode(texts, batch_size=self.settings.batch_size, window=self.window, combine=self.combine)
 
     def read(self, images: Sequence["Image"]) -> list[Reading]:
-        """What OCR reads on each image: (text, words)."""
-        return self.ocr.read(list(images))
+        """What OCR reads on each image: (text, words, figure)."""
+        images = list(images)
+        return [self._tagged(r, im) for r, im in zip(self.ocr.read(images), images)]
+
+    def _tagged(self, reading: Reading, image: "Image") -> Reading:
+        tagger = self.tagger
+        return reading if tagger is None else Reading(reading.text, reading.words, tagger.figure(image))
+
+    def _embedding(self, reading: Reading) -> TileEmbedding:
+        """A reading's vector: its text, plus the chart type the tagger is sure of (as words)."""
+        fig = reading.figure
+        extra = fig.words if fig is not None else ""
+        text = f"{reading.text}\n{extra}".strip() if extra else reading.text
+        vec = self._encode([text])[0]
+        if fig is None:
+            return TileEmbedding(vector=vec, text=text, words=list(reading.words))
+        return TileEmbedding(vector=vec, text=text, words=list(reading.words), tag=fig.tag, tag_conf=fig.conf,
+                             visual=fig.visual)
 
     def embed_images(self, images: Sequence["Image"]) -> np.ndarray:
         """Read each image, embed the text."""
@@ -123,8 +157,8 @@ class ReaderEmbedder(Embedder):
         return self.ocr.workers
 
     def read_tile(self, image: "Image") -> Reading:
-        """OCR of one tile (thread-safe: each thread has its own Tesseract)."""
-        return self.ocr.read_one(image)
+        """OCR of one tile (thread-safe: each thread has its own Tesseract), and its figure tag."""
+        return self._tagged(self.ocr.read_one(image), image)
 
     def release_read_thread(self) -> None:
         if self._pool is not None:
@@ -134,7 +168,7 @@ class ReaderEmbedder(Embedder):
         """Each reading's text through the sentence model, one text at a time (as embed_tiles does), so a
         tile's vector never depends on which other tiles happened to share its batch."""
         _ = self.model
-        return [TileEmbedding(vector=self._encode([r.text])[0], text=r.text, words=list(r.words)) for r in readings]
+        return [self._embedding(r) for r in readings]
 
     def embed_tiles(self, images: Sequence["Image"], hints: Sequence[str] | None = None) -> list[TileEmbedding]:
         """Read the tiles in parallel and embed each text as soon as it is read (hints are ignored)."""
@@ -143,9 +177,8 @@ class ReaderEmbedder(Embedder):
             return []
         _ = self.model  # load before the workers start, not while they run
         out: list[TileEmbedding] = []
-        for reading in self.ocr.iter_read(images):
-            vec = self._encode([reading.text])[0]
-            out.append(TileEmbedding(vector=vec, text=reading.text, words=list(reading.words)))
+        for image, reading in zip(images, self.ocr.iter_read(images)):
+            out.append(self._embedding(self._tagged(reading, image)))
         return out
 
     def close(self) -> None:
@@ -176,4 +209,8 @@ def _available() -> tuple[bool, str]:
     available=_available,
 )
 def _make_reader(arg: str | None, settings: Settings, **options) -> Embedder:
+    if options and "tagger" not in options:
+        # options recorded by an index built before the tagger: it reads as it was built (no tags);
+        # `shotdex reembed` adds them
+        options["tagger"] = False
     return ReaderEmbedder(arg, settings, **options)

@@ -117,6 +117,7 @@ class Stats:
     bytes_on_disk: int = 0
     vector_index: bool = False
     page_fields: bool = False  # sources carry current page-level fields (layout.py) that search ranks by
+    figures: dict | None = None  # tag -> tiles, for tiles the figure tagger is sure of; None: no tagger here
 
 
 def open_index(db: str | Path | None = None, model=None, settings: Settings | None = None) -> "Index":
@@ -227,7 +228,8 @@ class Index:
         self.store.make_folder()
         with writer_lock(self.store):
             if not self.store.exists:
-                self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options)
+                self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options,
+                                  visual_dim=getattr(emb, "visual_dim", 0))
             self.store.upgrade_pages()  # an index made before page fields gets them, from its stored words
             report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop,
                              include=include, exclude=exclude, runner=runner, ray_address=ray_address)
@@ -306,6 +308,7 @@ class Index:
         # one query at a time through the lazy embedder and the query renderer (a server's threads)
         with self._query_lock:
             emb = self.embedder
+            visual = None
             if text is not None and not render_query:
                 vectors = [emb.embed_queries([parse_query(text).text or text])[0]]
             else:
@@ -313,6 +316,8 @@ class Index:
                 images, hints = self._query_images(plain, image, url)
                 readings = emb.embed_tiles(images, hints=hints)
                 vectors = [r.vector for r in readings]
+                if image is not None and readings:  # a picture also searches by its looks
+                    visual = readings[0].visual
                 # A reading embedder also gives the words it saw, which feed the full-text side.
                 query_text = " ".join(r.text for r in readings if r.text) or None
         hybrid_on = hybrid if hybrid is not None else True
@@ -324,7 +329,7 @@ class Index:
                 return search_page(snap, vectors, query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
                                    tiles=tiles, fusion=fusion)
             return search_store(snap, vectors[0], query_text, k=k, kind=kind, where=where, hybrid=hybrid_on,
-                                tiles=tiles, fusion=fusion)
+                                tiles=tiles, fusion=fusion, visual=visual)
         except QueryError as exc:
             if where is None or "where" not in str(exc):
                 raise
@@ -390,7 +395,15 @@ class Index:
         """Sources and tiles by kind, failures, embedder and size on disk."""
         self.store.require()
         meta = self.store.meta
-        tiles = self.store.tiles.to_lance().to_table(columns=["kind"]).column("kind").to_pylist()
+        cols = ["kind", "tag"] if meta.visual_dim else ["kind"]
+        table = self.store.tiles.to_lance().to_table(columns=cols)
+        tiles = table.column("kind").to_pylist()
+        figures = None
+        if meta.visual_dim:
+            figures = {}
+            for tag in table.column("tag").to_pylist():
+                if tag:
+                    figures[tag] = figures.get(tag, 0) + 1
         srcs = self.store.source_rows(["kind", "status", "reason", "tiles"])
         by_kind: dict = {}
         for kind in tiles:
@@ -407,7 +420,7 @@ class Index:
             db=str(self.store.folder), model=meta.model, fingerprint=meta.fingerprint, dim=meta.dim,
             sources=sum(v["sources"] for v in by_kind.values()), tiles=len(tiles), by_kind=by_kind,
             failed=failed, stale=stale, bytes_on_disk=self.store.size_on_disk(), vector_index=self.store.has_ann(),
-            page_fields=self.store.has_pages(),
+            page_fields=self.store.has_pages(), figures=figures,
         )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .layout import page_fields
-from .store import PAGE_FIELDS, STALE, Store, now
+from .store import PAGE_FIELDS, STALE, Store, figure_columns, now
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..embed.base import TileEmbedding
@@ -302,6 +302,7 @@ def _tile_row(r: TileRow) -> dict:
         "settings_hash": t.settings_hash, "label": t.label or "", "text": emb.text or "", "true_text": t.text or "",
         "words": json.dumps([[w.text, w.x, w.y, w.w, w.h] for w in emb.words], separators=(",", ":")),
         "image": r.image, "vector": emb.vector.astype("float32"),
+        **figure_columns(emb, len(emb.visual) if emb.visual is not None else 0),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from .indexer import ProgressEvent, decode_image
-from .store import Meta, Store, tiles_schema, SCHEMA_VERSION
+from .store import Meta, Store, figure_columns, tiles_schema, SCHEMA_VERSION
 
 __all__ = ["reembed"]
 
@@ -23,7 +23,8 @@ def reembed(store: Store, embedder, progress=None, batch: int = 64) -> int:
         store.db.drop_table(name)
     source = store.tiles
     total = source.count_rows()
-    new = store.db.create_table(name, schema=tiles_schema(embedder.dim))
+    vdim = getattr(embedder, "visual_dim", 0)
+    new = store.db.create_table(name, schema=tiles_schema(embedder.dim, vdim))
     done = 0
     for offset in range(0, total, batch):
         # The old table does not change during the run (the writer lock is held), so pages are stable.
@@ -34,11 +35,13 @@ def reembed(store: Store, embedder, progress=None, batch: int = 64) -> int:
             r["vector"] = e.vector.astype("float32")
             r["text"] = e.text or ""
             r["words"] = json.dumps([[w.text, w.x, w.y, w.w, w.h] for w in e.words], separators=(",", ":"))
-        new.add(pa.Table.from_pylist(rows, schema=tiles_schema(embedder.dim)))
+            r.update(figure_columns(e, vdim))
+        new.add(pa.Table.from_pylist(rows, schema=tiles_schema(embedder.dim, vdim)))
         done += len(rows)
         if progress:
             progress(ProgressEvent(total, done, done))
-    store.meta = Meta(SCHEMA_VERSION, embedder.name, embedder.fingerprint, embedder.dim, name, dict(embedder.options))
+    store.meta = Meta(SCHEMA_VERSION, embedder.name, embedder.fingerprint, embedder.dim, name, dict(embedder.options),
+                      visual_dim=vdim, layout=old.layout)
     store.meta.save(store.loc)
     store._tiles = None
     store.db.drop_table(old.tiles_table)

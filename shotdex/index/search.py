@@ -35,6 +35,9 @@ class Hit:
     snippet: str
     vector_score: float | None = None
     text_score: float | None = None
+    tag: str = ""  # the figure tagger's name for the tile ('' unsure, or an index without the tagger)
+    tag_conf: float | None = None
+    visual_score: float | None = None  # image queries: cosine similarity of the visual vectors
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,25 @@ class Candidates:
     vector: dict[str, float]  # tile id -> cosine similarity
     text: dict[str, float]  # tile id -> BM25 score (empty when not hybrid or no text)
     pages: dict[str, dict[str, float]] = field(default_factory=dict)  # source -> {page field: BM25}
+    visual: dict[str, float] = field(default_factory=dict)  # tile id -> visual cosine (image queries)
+
+
+# An image query's ranking: this share from the visual vectors, the rest from the reading path (both
+# min-max normalised per query). benchmarks/charts.py measures it (image -> spec Recall@1).
+VISUAL_WEIGHT = 0.5
+
+
+def columns(store: Store) -> list[str]:
+    """The columns a hit needs; the figure tag where the index has one."""
+    return _COLUMNS + ["tag", "tag_conf"] if store.meta is not None and store.meta.visual_dim else _COLUMNS
+
+
+def blend(reading: dict[str, float], visual: dict[str, float], weight: float = VISUAL_WEIGHT) -> dict[str, float]:
+    """(1 - weight) * the reading path's fused score + weight * visual similarity, each min-max normalised."""
+    if not visual:
+        return reading
+    nr, nv = _norm(reading), _norm(visual)
+    return {k: (1 - weight) * nr.get(k, 0.0) + weight * nv.get(k, 0.0) for k in set(nr) | set(nv)}
 
 
 def candidates(
@@ -185,21 +207,30 @@ def candidates(
     kind=None,
     where: str | None = None,
     hybrid: bool | None = None,
+    visual=None,
 ) -> Candidates:
-    """The top `depth` tiles by vector and (when hybrid and there is text) by full text."""
+    """The top `depth` tiles by vector and (when hybrid and there is text) by full text, and by the
+    visual vector when one is given and the index has them."""
     table = store.tiles
     flt = build_filter(kind, where)
+    cols = columns(store)
+    vis_rows: list[dict] = []
     try:
+        if visual is not None and store.meta is not None and store.meta.visual_dim == len(visual):
+            vq = table.search(visual, vector_column_name="visual").distance_type("cosine")
+            if flt:
+                vq = vq.where(flt, prefilter=True)
+            vis_rows = vq.limit(depth).select(cols).to_list()
         q = table.search(vector, vector_column_name="vector").distance_type("cosine")
         if store.has_ann():
             q = ann.tune(q)  # nprobes, refine factor (ann.py)
         if flt:
             q = q.where(flt, prefilter=True)
-        vec_rows = q.limit(depth).select(_COLUMNS).to_list()
+        vec_rows = q.limit(depth).select(cols).to_list()
         text_rows: dict[str, dict] = {}
         parsed = parse_query(text) if text and (hybrid is None or hybrid) else None
         if parsed is not None and words(parsed.text):
-            text_rows = _text_candidates(store, parsed, flt, depth)
+            text_rows = _text_candidates(store, parsed, flt, depth, cols)
     except QueryError:
         raise
     except Exception as exc:  # lancedb reports bad SQL as a generic error
@@ -208,14 +239,15 @@ def candidates(
             raise QueryError(f"bad --where filter {where!r}: {msg}") from exc
         raise
     rows = {r["id"]: r for r in vec_rows}
-    for tid, r in text_rows.items():
-        rows.setdefault(tid, r)
+    for r in [*text_rows.values(), *vis_rows]:
+        rows.setdefault(r["id"], r)
     pages = _page_candidates(store, parsed, {r["source"] for r in rows.values()}) if parsed is not None else {}
     return Candidates(
         rows=rows,
         vector={r["id"]: 1.0 - float(r["_distance"]) for r in vec_rows},
         text=_phrase_boost({tid: float(r["_score"]) for tid, r in text_rows.items()}, rows, parsed),
         pages=pages,
+        visual={r["id"]: 1.0 - float(r["_distance"]) for r in vis_rows},
     )
 
 
@@ -238,7 +270,7 @@ def _page_candidates(store: Store, parsed, sources: set[str]) -> dict[str, dict[
     return out
 
 
-def _text_candidates(store: Store, parsed, flt: str | None, depth: int) -> dict[str, dict]:
+def _text_candidates(store: Store, parsed, flt: str | None, depth: int, cols: list[str]) -> dict[str, dict]:
     """The top tiles by BM25 over the query's words (taken literally, never parsed as syntax), plus,
     where the full-text index keeps word positions, the top tiles holding each quoted phrase."""
     from lancedb.query import MatchQuery, PhraseQuery
@@ -251,7 +283,7 @@ def _text_candidates(store: Store, parsed, flt: str | None, depth: int) -> dict[
         tq = store.tiles.search(fq, query_type="fts")
         if flt:
             tq = tq.where(flt, prefilter=True)
-        for r in tq.limit(depth).select(_COLUMNS).to_list():
+        for r in tq.limit(depth).select(cols).to_list():
             if r["id"] not in out or r["_score"] > out[r["id"]]["_score"]:
                 out[r["id"]] = r
     return out
@@ -282,33 +314,37 @@ def search_store(
     hybrid: bool | None = None,
     tiles: bool = False,
     fusion: Fusion = FUSION,
+    visual=None,
 ) -> list[Hit]:
-    """Rank tiles by vector (and full text when hybrid), then group per source unless tiles=True."""
+    """Rank tiles by vector (and full text when hybrid), then group per source unless tiles=True.
+    `visual` (an image query's visual vector) blends visual similarity in (see blend)."""
     if k <= 0:
         raise QueryError("k must be at least 1")
-    cands = candidates(store, vector, text, depth=max(k * 10, 50), kind=kind, where=where, hybrid=hybrid)
+    cands = candidates(store, vector, text, depth=max(k * 10, 50), kind=kind, where=where, hybrid=hybrid,
+                       visual=visual)
     return rank_candidates(cands, text, k=k, tiles=tiles, fusion=fusion)
 
 
 def rank_candidates(cands: Candidates, query: str | None, *, k: int, tiles: bool = False, fusion: Fusion = FUSION) -> list[Hit]:
     """Fuse the two candidate lists (per tile, or per source by each source's best tile) into hits."""
-    rows, vscore, tscore = cands.rows, cands.vector, cands.text
+    rows, vscore, tscore, vis = cands.rows, cands.vector, cands.text, cands.visual
     if tiles:
-        scores = fuse(vscore, tscore, fusion, query)
+        scores = blend(fuse(vscore, tscore, fusion, query), vis)
         order = sorted(scores, key=lambda i: (-scores[i], i))[:k]
-        return [_hit(n + 1, scores[i], rows[i], query, vscore.get(i), tscore.get(i)) for n, i in enumerate(order)]
+        return [_hit(n + 1, scores[i], rows[i], query, vscore.get(i), tscore.get(i), vis.get(i)) for n, i in enumerate(order)]
     # Per source: each list keeps its best tile per source, then the sources are fused.
     best_v = _best_per_source(vscore, rows)
     best_t = _best_per_source(tscore, rows)
+    best_i = _best_per_source(vis, rows)
     text_side = page_text_scores({s: v for s, (v, _) in best_t.items()}, cands.pages, fusion)
     scores = fuse({s: v for s, (v, _) in best_v.items()}, text_side, fusion, query)
+    scores = blend(scores, {s: v for s, (v, _) in best_i.items()})
     order = sorted(scores, key=lambda s: (-scores[s], s))[:k]
     hits = []
     for n, src in enumerate(order):
-        tile = _pick_tile(src, best_v, best_t)
-        hits.append(
-            _hit(n + 1, scores[src], rows[tile], query, best_v.get(src, (None,))[0], best_t.get(src, (None,))[0])
-        )
+        tile = _pick_tile(src, best_v, best_t, best_i)
+        hits.append(_hit(n + 1, scores[src], rows[tile], query, best_v.get(src, (None,))[0],
+                         best_t.get(src, (None,))[0], best_i.get(src, (None,))[0]))
     return hits
 
 
@@ -348,17 +384,20 @@ def _best_per_source(scores: dict[str, float], rows: dict[str, dict]) -> dict[st
     return best
 
 
-def _pick_tile(src: str, best_v: dict, best_t: dict) -> str:
-    """The full-text match names the tile that holds the words; else the nearest vector tile."""
+def _pick_tile(src: str, best_v: dict, best_t: dict, best_i: dict | None = None) -> str:
+    """The full-text match names the tile that holds the words; else the nearest vector tile (or,
+    found only by its looks, the nearest visual one)."""
     if src in best_t:
         return best_t[src][1]
-    return best_v[src][1]
+    return best_v[src][1] if src in best_v else best_i[src][1]
 
 
-def _hit(rank: int, score: float, row: dict, query: str | None, vs, ts) -> Hit:
+def _hit(rank: int, score: float, row: dict, query: str | None, vs, ts, visual=None) -> Hit:
     return Hit(
         rank=rank, score=round(float(score), 6), source=real_name(row["source"]), kind=row["kind"], page=int(row["page"]),
         tile=int(row["tile"]), tile_id=row["id"], x=int(row["x"]), y=int(row["y"]), w=int(row["w"]), h=int(row["h"]),
         label=real_name(row.get("label") or ""), snippet=real_name(snippet(row.get("text") or "", query)),
         vector_score=None if vs is None else round(float(vs), 6), text_score=None if ts is None else round(float(ts), 6),
+        tag=row.get("tag") or "", tag_conf=None if row.get("tag_conf") is None else round(float(row["tag_conf"]), 4),
+        visual_score=None if visual is None else round(float(visual), 6),
     )

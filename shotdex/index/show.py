@@ -89,7 +89,9 @@ def contact_sheet(index, hits, out: str | Path, query: str | None = None) -> int
         for c, (h, img) in enumerate(panels[r * COLS : (r + 1) * COLS]):
             x = 8 + c * (PANEL_W + 8)
             draw.rectangle([x, y, x + PANEL_W, y + CAPTION_H], fill="white")
-            draw.text((x + 6, y + 4), f"#{h.rank}  {h.score:.3f}  {h.kind}  p{where.get(h.tile_id, (h.page + 1, 0))[0]} t{where.get(h.tile_id, (0, h.tile + 1))[1]}", fill="black", font=font)
+            tag = f"  {h.tag} {h.tag_conf:.2f}" if h.tag and h.tag_conf is not None else ""
+            draw.text((x + 6, y + 4), f"#{h.rank}  {h.score:.3f}  {h.kind}  p{where.get(h.tile_id, (h.page + 1, 0))[0]} "
+                      f"t{where.get(h.tile_id, (0, h.tile + 1))[1]}{tag}", fill="black", font=font)
             draw.text((x + 6, y + 24), _ellipsize(shown(h.source), 70), fill=(60, 60, 60), font=small)
             sheet.paste(img, (x, y + CAPTION_H))
         y += row_h[r] + 8

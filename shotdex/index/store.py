@@ -19,7 +19,8 @@ from .lance_import import import_lancedb
 from .layout import LAYOUT_VERSION
 from .storage import Location
 
-__all__ = ["Store", "Meta", "stored_name", "real_name", "SCHEMA_VERSION", "PENDING_FILE", "STALE", "sql_str", "sql_in", "PAGE_FIELDS"]
+__all__ = ["Store", "Meta", "figure_columns", "stored_name", "real_name", "SCHEMA_VERSION", "PENDING_FILE", "STALE", "sql_str",
+           "sql_in", "PAGE_FIELDS"]
 
 SCHEMA_VERSION = 1
 META_FILE = "shotdex.json"
@@ -41,6 +42,16 @@ TILE_COLUMNS = (
     "id", "source", "kind", "page", "tile", "x", "y", "w", "h", "page_width", "page_height",
     "content_hash", "settings_hash", "label", "text", "true_text", "words",
 )
+
+
+def figure_columns(emb, visual_dim: int) -> dict:
+    """A tile row's tag, tag_conf and visual vector from its TileEmbedding ({} without a tagger)."""
+    if not visual_dim:
+        return {}
+    import numpy as np
+
+    visual = emb.visual if emb.visual is not None else np.zeros(visual_dim, dtype=np.float32)
+    return {"tag": emb.tag or "", "tag_conf": float(emb.tag_conf or 0.0), "visual": visual.astype("float32")}
 
 
 class _TornJournal(Exception):
@@ -95,6 +106,9 @@ class Meta:
     tiles_table: str
     options: dict = field(default_factory=dict)  # the embedder's options (get_embedder(model, options=...))
     layout: int = 0  # the LAYOUT_VERSION of the sources' page fields (0: made before they existed)
+    # > 0: the tiles table also holds the figure tag (tag, tag_conf) and a visual vector of this size;
+    # 0 for indexes made without the tagger (and every index made before it: their shotdex.json lacks it)
+    visual_dim: int = 0
 
     def save(self, folder: "Location | Path") -> None:
         loc = folder if isinstance(folder, Location) else Location(folder)
@@ -117,10 +131,13 @@ class Meta:
             raise BadIndex(f"{path} is damaged ({exc}); move the folder away and index again") from exc
 
 
-def tiles_schema(dim: int):
+def tiles_schema(dim: int, visual_dim: int = 0):
+    """The tiles table's columns; with visual_dim > 0 also the figure tag and the visual vector."""
     import pyarrow as pa
 
     i32 = pa.int32()
+    figure = [pa.field("tag", pa.string()), pa.field("tag_conf", pa.float32()),
+              pa.field("visual", pa.list_(pa.float32(), visual_dim))] if visual_dim else []
     return pa.schema(
         [
             pa.field("id", pa.string()),
@@ -142,6 +159,7 @@ def tiles_schema(dim: int):
             pa.field("words", pa.string()),  # JSON [[word, x, y, w, h], ...] in tile pixels
             pa.field("image", pa.binary()),  # WebP, lossless
             pa.field("vector", pa.list_(pa.float32(), dim)),
+            *figure,
         ]
     )
 
@@ -299,16 +317,18 @@ class Store:
         if meta.fingerprint != fingerprint:
             raise _mismatch(self.folder, meta, model, fingerprint)
 
-    def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1", options: dict | None = None) -> None:
+    def create(self, model: str, fingerprint: str, dim: int, tiles_table: str = "tiles_1", options: dict | None = None,
+               visual_dim: int = 0) -> None:
         """Make the tables and write shotdex.json (idempotent for the same embedder)."""
         with self.writing():
             self.make_folder()
             names = set(self._table_names())
             if tiles_table not in names:
-                self.db.create_table(tiles_table, schema=tiles_schema(dim), exist_ok=True)
+                self.db.create_table(tiles_table, schema=tiles_schema(dim, visual_dim), exist_ok=True)
             if SOURCES not in names:
                 self.db.create_table(SOURCES, schema=sources_schema(), exist_ok=True)
-            self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table, dict(options or {}), LAYOUT_VERSION)
+            self.meta = Meta(SCHEMA_VERSION, model, fingerprint, dim, tiles_table, dict(options or {}),
+                             layout=LAYOUT_VERSION, visual_dim=visual_dim)
             self.meta.save(self.loc)
         self._tiles = None
 
@@ -408,7 +428,7 @@ class Store:
             return
         import pyarrow as pa
 
-        batch = pa.Table.from_pylist(_stored_rows(rows), schema=tiles_schema(self.meta.dim))
+        batch = pa.Table.from_pylist(_stored_rows(rows), schema=tiles_schema(self.meta.dim, self.meta.visual_dim))
         with self.writing():
             self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(batch)
 
@@ -424,7 +444,7 @@ class Store:
             if not rows:
                 self.tiles.delete(sql_in("source", sources))
                 return
-            batch = pa.Table.from_pylist(_stored_rows(rows), schema=tiles_schema(self.meta.dim))
+            batch = pa.Table.from_pylist(_stored_rows(rows), schema=tiles_schema(self.meta.dim, self.meta.visual_dim))
             (self.tiles.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
              .when_not_matched_by_source_delete(sql_in("source", sources)).execute(batch))
 

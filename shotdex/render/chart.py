@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import RenderError, SealedError
 from .discover import suffix_of
+from .caption import band_html, spec_caption, svg_caption
 from .images import load_image, tile_image
 from .style import document, esc
 from .tiling import Job, capture_page
@@ -179,12 +180,13 @@ def _render_vega_lite(job: Job) -> None:
     except Exception as e:  # noqa: BLE001 - resvg errors: one line
         raise RenderError(job.source, f"Vega-Lite chart could not be drawn: {str(e)[:200]}") from None
     img = load_image(job.source, png, job.settings.max_image_pixels)
-    tile_image(job, img, text=_title_text(spec))
+    tile_image(job, img, text=_title_text(spec), caption=spec_caption(spec))
 
 
 def _render_image(job: Job) -> None:
-    img = load_image(job.source, None, job.settings.max_image_pixels)
-    tile_image(job, img)
+    caption: list = []
+    img = load_image(job.source, None, job.settings.max_image_pixels, caption)
+    tile_image(job, img, caption=caption[0])
 
 
 def _render_svg(job: Job) -> None:
@@ -200,7 +202,8 @@ def _render_svg(job: Job) -> None:
     if b"<svg" not in data[:65536].lower():
         raise RenderError(job.source, "not an SVG image (no <svg> element)")
     uri = "data:image/svg+xml;base64," + b64encode(data).decode()
-    html = document(f"<img alt='' src='{esc(uri)}' style='display:block;max-width:100%'>",
+    band = band_html(svg_caption(data)) if job.settings.caption else ""
+    html = document(f"<img alt='' src='{esc(uri)}' style='display:block;max-width:100%'>{band}",
                     "body{padding:0}")
     job.page.set_content(html, wait_until="load")
     ok = job.page.evaluate("() => { const i = document.images[0]; return i.complete && i.naturalWidth > 0; }")
@@ -213,7 +216,7 @@ def _render_chart_spec(job: Job) -> None:
     from .chart_spec import draw_chart_spec
 
     img, text = draw_chart_spec(job)
-    tile_image(job, img, text=text)
+    tile_image(job, img, text=text, caption=spec_caption(job.read("chart_spec", job.source)))
 
 
 _CHARTS = {

@@ -1,6 +1,7 @@
 """The shotdex chart spec: a small JSON/YAML file naming a data file and how to draw it.
 
     title: Monthly rainfall in Bergen 2023
+    description: Rain per month, from the Met office  # optional; with the title, in the caption band
     data: bergen_rainfall_2023.csv      # relative to the spec; CSV/TSV/JSON records
     mark: bar                           # bar | line | scatter | pie | area
     x: month
@@ -55,7 +56,7 @@ def load_chart_spec(source: str, warnings: list[str]) -> dict:
         raise RenderError(source, f"chart spec lacks {', '.join(missing)}")
     if not isinstance(spec["data"], str):
         raise RenderError(source, "chart spec's data must be a file name")
-    for key in ("x", "y", "title", "xlabel", "ylabel", "mark"):
+    for key in ("x", "y", "title", "description", "xlabel", "ylabel", "mark"):
         value = spec.get(key)
         if value is not None and not isinstance(value, (str, int, float, list)):
             raise RenderError(source, f"chart spec's {key} must be a name, not {type(value).__name__}")

@@ -32,8 +32,9 @@ def _image_problem(e: Exception, fallback: str) -> str:
     return f"{fallback}: {first}"
 
 
-def load_image(source: str, data: bytes | None, max_pixels: int):
+def load_image(source: str, data: bytes | None, max_pixels: int, caption: list | None = None):
     """Open an image file (or bytes), read its header size, refuse it if too big, then decode to RGB.
+    `caption`, when given, receives the (title, description) its metadata names (caption.py).
 
     PIL's Image.open reads only the header, so a decompression bomb is refused without being decoded.
     """
@@ -57,6 +58,10 @@ def load_image(source: str, data: bytes | None, max_pixels: int):
         img.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise RenderError(source, _image_problem(e, "corrupt image data")) from None
+    if caption is not None:
+        from .caption import image_caption
+
+        caption.append(image_caption(img))
     return flatten_rgb(img)
 
 
@@ -72,9 +77,10 @@ def flatten_rgb(img):
     return img.convert("RGB")
 
 
-def tile_image(job: Job, img, *, page: int = 0, text: str = "", label: str = "") -> None:
+def tile_image(job: Job, img, *, page: int = 0, text: str = "", label: str = "", caption=None) -> None:
     """Add an image as tiles: wider than a tile -> scaled down to tile width; taller than a tile ->
-    overlapping vertical tiles of tile height. Small images are kept as they are (no padding)."""
+    overlapping vertical tiles of tile height. Small images are kept as they are (no padding).
+    `caption` (title, description) becomes a band under the picture unless settings.caption is off."""
     from PIL import Image
 
     s = job.settings
@@ -82,6 +88,10 @@ def tile_image(job: Job, img, *, page: int = 0, text: str = "", label: str = "")
     max_h = round(s.tile_height * s.device_scale)
     if img.width > max_w:
         img = img.resize((max_w, max(1, round(img.height * max_w / img.width))), Image.LANCZOS)
+    if caption and s.caption:
+        from .caption import add_band
+
+        img = add_band(img, caption, s.device_scale, max_w, max_h)
     if img.height <= max_h:
         job.add(img, page=page, text=text, label=label)
         return

@@ -37,6 +37,7 @@ class RenderSettings:
     chromium_sandbox: bool | None = _S.chromium_sandbox  # None: on unless running as root
     follow_links: bool = _S.follow_links  # follow symbolic links that lead outside the paths given
     reader_memory_mb: int = _S.reader_memory_mb  # address-space cap of the process that runs the Python-side readers
+    caption: bool = _S.caption  # the caption band under charts (render/caption.py)
 
     @classmethod
     def from_settings(cls, settings) -> "RenderSettings":

@@ -1,0 +1,557 @@
+"""Rebuild the figure tagger's weights (shotdex/embed/weights/tagger.npz) from nothing.
+
+    nice -n 5 .venv/bin/python scripts/train_tagger.py [--cache /tmp/tagger-data.npz] [--epochs 14]
+
+Training pictures are drawn here, with a fixed seed, by shotdex's own renderers: random Vega-Lite specs
+through vl-convert (the chart renderer's engine) and random matplotlib figures (the chart-spec renderer's
+engine), each with random data, sizes, palettes, themes, titles, legends and facets; random CSV tables,
+text, Markdown and code files through shotdex's Renderer (Chromium) for the non-charts; procedural
+pictures for "photo or other". Nothing is downloaded. One thread (torch.set_num_threads(1)); about
+25 min on this machine. Inference (shotdex/embed/tagger.py) never imports this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shotdex.embed.tagger import CLASSES, SIZE, prepare, weights_path  # noqa: E402
+
+WORDS = ("revenue sales growth users rate share income cost price volume count score index region north south "
+         "east west alpha beta gamma delta population weather rainfall temperature energy traffic market "
+         "budget profit loss visits clicks errors latency votes age height weight yield stock fund city "
+         "country year month week day hour model group series sample value total mean median").split()
+THEMES = [None] * 6 + ["ggplot2", "quartz", "vox", "fivethirtyeight", "latimes", "urbaninstitute", "googlecharts",
+                       "powerbi", "carbon-white", "excel"]
+SCHEMES = [None] * 4 + ["category10", "tableau20", "set2", "dark2", "paired", "accent", "pastel1", "set3", "tableau10"]
+CONT = ["blues", "viridis", "orangered", "greens", "reds", "purples", "plasma", "magma", "inferno", "yelloworangered",
+        "redblue", "blueorange", "greys", "teals", "goldred", "cividis", "turbo"]
+MPL_STYLES = ["default", "default", "ggplot", "seaborn-v0_8", "seaborn-v0_8-whitegrid", "bmh", "fivethirtyeight",
+              "classic", "seaborn-v0_8-darkgrid", "grayscale", "tableau-colorblind10", "seaborn-v0_8-pastel"]
+MPL_CMAPS = ["viridis", "Blues", "magma", "coolwarm", "YlOrRd", "RdBu", "Greens", "plasma", "cividis", "hot", "Purples"]
+
+
+def words(rng, n) -> str:
+    return " ".join(rng.choice(WORDS, n)).capitalize()
+
+
+# -- Vega-Lite --------------------------------------------------------------------------------------------
+def vega_spec(kind: str, rng) -> dict:
+    n = int(rng.integers(3, 14))
+    cats = [words(rng, 1) + ("" if rng.random() < 0.7 else f" {i}") for i in range(n)]
+    cats = list(dict.fromkeys(cats)) or ["a"]
+    series = [f"S{i} {w}" for i, w in enumerate(rng.choice(WORDS, int(rng.integers(2, 6))))]
+    q = lambda: float(np.round(rng.gamma(2.0, 20.0), 1))  # noqa: E731
+    enc: dict = {}
+    mark: dict = {"type": "bar"}
+    values: list = []
+    color = {"scale": {"scheme": rng.choice(SCHEMES[4:])}} if rng.random() < 0.5 else {}
+    if kind in ("bar", "bar_horizontal"):
+        values = [{"c": c, "v": q()} for c in cats]
+        a, b = ("x", "y") if kind == "bar" else ("y", "x")
+        enc = {a: {"field": "c", "type": "nominal", "sort": None if rng.random() < 0.5 else f"-{b}"},
+               b: {"field": "v", "type": "quantitative", "title": words(rng, 2)}}
+        if rng.random() < 0.3:
+            enc["color"] = {"field": "c", "type": "nominal", "legend": None if rng.random() < 0.5 else {}, **color}
+        if rng.random() < 0.3:
+            mark["cornerRadiusEnd"] = int(rng.integers(0, 5))
+    elif kind in ("bar_grouped", "bar_stacked"):
+        cats = cats[: int(rng.integers(2, 7))]
+        values = [{"c": c, "s": s, "v": q()} for c in cats for s in series]
+        horiz = rng.random() < (0.2 if kind == "bar_grouped" else 0.35)
+        a, b = ("y", "x") if horiz else ("x", "y")
+        enc = {a: {"field": "c", "type": "nominal"}, b: {"field": "v", "type": "quantitative"},
+               "color": {"field": "s", "type": "nominal", **color}}
+        if kind == "bar_grouped":
+            if rng.random() < 0.65:
+                enc[a + "Offset"] = {"field": "s"}
+            else:  # the older way: a facet column per category
+                enc = {"column": {"field": "c", "type": "nominal"}, a: {"field": "s", "type": "nominal", "axis": None
+                       if rng.random() < 0.5 else {}}, b: enc[b], "color": enc["color"]}
+        elif rng.random() < 0.25:
+            enc[b]["stack"] = "normalize"
+    elif kind == "histogram":
+        values = [{"v": float(x)} for x in rng.normal(rng.uniform(0, 50), rng.uniform(2, 20), int(rng.integers(80, 400)))]
+        enc = {"x": {"bin": {"maxbins": int(rng.integers(8, 40))}, "field": "v"}, "y": {"aggregate": "count"}}
+        if rng.random() < 0.25:
+            for r in values:
+                r["s"] = str(rng.choice(series[:3]))
+            enc["color"] = {"field": "s", **color}
+    elif kind in ("line", "area", "area_stacked"):
+        m = int(rng.integers(12, 80))
+        k = 1 if kind == "area" else (int(rng.integers(2, 6)) if kind == "area_stacked" else int(rng.integers(1, 6)))
+        for s in series[:k]:
+            y = np.cumsum(rng.normal(0, 1, m)) + rng.uniform(5, 30)
+            y = np.abs(y) if kind != "line" else y
+            values += [{"t": i, "s": s, "v": float(np.round(v, 2))} for i, v in enumerate(y)]
+        enc = {"x": {"field": "t", "type": "quantitative", "title": words(rng, 1)}, "y": {"field": "v", "type": "quantitative"}}
+        if k > 1:
+            enc["color"] = {"field": "s", "type": "nominal", **color}
+        mark = {"type": "line" if kind == "line" else "area"}
+        if kind == "line":
+            mark["point"] = bool(rng.random() < 0.3)
+            mark["interpolate"] = str(rng.choice(["linear", "linear", "monotone", "step"]))
+        else:
+            mark["opacity"] = float(rng.uniform(0.5, 1.0))
+            if kind == "area" and rng.random() < 0.3:
+                mark["line"] = True
+            if kind == "area_stacked" and rng.random() < 0.3:
+                enc["y"]["stack"] = str(rng.choice(["center", "normalize"]))
+    elif kind in ("scatter", "bubble"):
+        m = int(rng.integers(20, 300))
+        values = [{"a": float(x), "b": float(y), "s": str(rng.choice(series[:3])), "z": float(z)}
+                  for x, y, z in zip(rng.normal(0, 1, m), rng.normal(0, 1, m) + rng.uniform(-1, 1) * rng.normal(0, 1, m),
+                                     rng.uniform(1, 100, m))]
+        mark = {"type": str(rng.choice(["point", "circle", "square"] if kind == "scatter" else ["circle", "point"]))}
+        if kind == "scatter" and mark["type"] == "point":
+            mark["filled"] = bool(rng.random() < 0.5)
+        enc = {"x": {"field": "a", "type": "quantitative"}, "y": {"field": "b", "type": "quantitative"}}
+        if rng.random() < 0.5:
+            enc["color"] = {"field": "s", "type": "nominal", **color}
+        if kind == "bubble":
+            enc["size"] = {"field": "z", "type": "quantitative"}
+            mark["opacity"] = float(rng.uniform(0.4, 0.9))
+    elif kind in ("pie", "donut"):
+        values = [{"c": c, "v": q()} for c in cats[:8]]
+        mark = {"type": "arc"}
+        if kind == "donut":
+            mark["innerRadius"] = int(rng.integers(25, 70))
+        enc = {"theta": {"field": "v", "type": "quantitative"}, "color": {"field": "c", "type": "nominal", **color}}
+    elif kind == "heatmap":
+        rows, cols = cats[: int(rng.integers(3, 12))], list(range(int(rng.integers(4, 25))))
+        values = [{"r": r, "c": c, "v": float(rng.normal(0, 1) + i * 0.1)} for i, r in enumerate(rows) for c in cols]
+        mark = {"type": "rect"}
+        enc = {"x": {"field": "c", "type": "ordinal"}, "y": {"field": "r", "type": "ordinal"},
+               "color": {"field": "v", "type": "quantitative", "scale": {"scheme": str(rng.choice(CONT))}}}
+    elif kind == "boxplot":
+        cats = cats[: int(rng.integers(2, 9))]
+        values = [{"c": c, "v": float(v)} for c in cats for v in rng.normal(rng.uniform(0, 50), rng.uniform(2, 12), 40)]
+        mark = {"type": "boxplot", "extent": "min-max" if rng.random() < 0.3 else 1.5}
+        a, b = ("x", "y") if rng.random() < 0.6 else ("y", "x")
+        enc = {a: {"field": "c", "type": "nominal"}, b: {"field": "v", "type": "quantitative", "scale": {"zero": False}}}
+        if rng.random() < 0.4:
+            enc["color"] = {"field": "c", "type": "nominal", "legend": None}
+    elif kind == "map":
+        return _vega_map(rng)
+    spec = {"data": {"values": values}, "mark": mark, "encoding": enc,
+            "width": int(rng.integers(120, 520)), "height": int(rng.integers(100, 360))}
+    if "column" in enc:
+        spec["width"] = int(rng.integers(30, 90))
+    if rng.random() < 0.5:
+        spec["title"] = words(rng, int(rng.integers(2, 6)))
+    if rng.random() < 0.12 and kind not in ("pie", "donut", "bar_grouped"):  # a facet grid of the same chart
+        for r in values:
+            r["f"] = str(rng.choice(["P", "Q", "R"]))
+        spec["encoding"]["column" if rng.random() < 0.6 else "row"] = {"field": "f"}
+        spec["width"], spec["height"] = int(spec["width"] * 0.5), int(spec["height"] * 0.6)
+    return spec
+
+
+def _cells(rng, n: int):
+    """A jittered grid of quadrilateral 'regions' (lon, lat), some removed: a made-up map."""
+    gx, gy = int(rng.integers(4, 12)), int(rng.integers(3, 9))
+    pts = np.stack(np.meshgrid(np.linspace(-120, -70, gx + 1), np.linspace(25, 50, gy + 1)), -1)
+    pts = pts + rng.normal(0, 1.5, pts.shape)
+    cells = []
+    for i in range(gx):
+        for j in range(gy):
+            if rng.random() < 0.15:
+                continue
+            ring = [pts[j, i], pts[j, i + 1], pts[j + 1, i + 1], pts[j + 1, i], pts[j, i]]
+            ring = _wiggle(rng, ring)
+            cells.append(ring)
+    return cells
+
+
+def _wiggle(rng, ring):
+    out = []
+    for p, q in zip(ring[:-1], ring[1:]):
+        for t in np.linspace(0, 1, 4, endpoint=False):
+            out.append(p + (q - p) * t + rng.normal(0, 0.25, 2))
+    out.append(out[0])
+    return [[float(x), float(y)] for x, y in out]
+
+
+def _vega_map(rng) -> dict:
+    cells = _cells(rng, 0)
+    feats = [{"type": "Feature", "properties": {"v": float(rng.gamma(2, 10))},
+              "geometry": {"type": "Polygon", "coordinates": [ring[::-1]]}} for ring in cells]
+    choro = rng.random() < 0.6
+    shape = {"mark": {"type": "geoshape", "stroke": "white" if choro else str(rng.choice(["white", "#888", "black"])),
+                      **({} if choro else {"fill": str(rng.choice(["#ddd", "#eee", "lightgray", "#e0e8d0"]))})},
+             "data": {"values": {"type": "FeatureCollection", "features": feats}, "format": {"type": "json", "property": "features"}}}
+    if choro:
+        shape["encoding"] = {"color": {"field": "properties.v", "type": "quantitative", "scale": {"scheme": str(rng.choice(CONT))}}}
+    spec = {"width": int(rng.integers(200, 600)), "height": int(rng.integers(150, 400)),
+            "projection": {"type": str(rng.choice(["mercator", "equalEarth", "albers", "equirectangular"]))}}
+    if rng.random() < 0.35:
+        m = int(rng.integers(5, 60))
+        pts = {"data": {"values": [{"lon": float(rng.uniform(-118, -72)), "lat": float(rng.uniform(27, 48)), "z": float(rng.uniform(1, 50))}
+                                   for _ in range(m)]},
+               "mark": {"type": "circle", "color": str(rng.choice(["steelblue", "orange", "red", "black"]))},
+               "encoding": {"longitude": {"field": "lon", "type": "quantitative"}, "latitude": {"field": "lat", "type": "quantitative"},
+                            "size": {"field": "z", "type": "quantitative", "legend": None}}}
+        spec["layer"] = [shape, pts]
+    else:
+        spec.update(shape)
+    if rng.random() < 0.4:
+        spec["title"] = words(rng, 3)
+    return spec
+
+
+def draw_vega(kind: str, rng):
+    import vl_convert as vlc
+    from PIL import Image
+
+    spec = vega_spec(kind, rng)
+    theme = THEMES[int(rng.integers(len(THEMES)))]
+    png = vlc.vegalite_to_png(spec, scale=float(rng.choice([1.0, 1.0, 1.5, 2.0])), theme=theme, allowed_base_urls=[])
+    return _flat(Image.open(io.BytesIO(png)))
+
+
+def _flat(img):
+    from shotdex.render.images import flatten_rgb
+
+    return flatten_rgb(img)
+
+
+# -- matplotlib -------------------------------------------------------------------------------------------
+def draw_mpl(kind: str, rng):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+    from PIL import Image
+
+    style = MPL_STYLES[int(rng.integers(len(MPL_STYLES)))]
+    with plt.style.context(style):
+        w, h = float(rng.uniform(3, 9)), float(rng.uniform(2.2, 6))
+        nf = 1 if rng.random() < 0.8 or kind in ("pie", "donut", "map") else int(rng.choice([2, 3, 4]))
+        fig = plt.figure(figsize=(w, h), dpi=int(rng.integers(50, 100)))
+        axes = [fig.add_subplot(1 if nf < 4 else 2, nf if nf < 4 else 2, i + 1) for i in range(nf)]
+        cmap = str(rng.choice(MPL_CMAPS))
+        for ax in axes:
+            _mpl_one(ax, kind, rng, cmap, PolyCollection)
+            if rng.random() < 0.5:
+                ax.set_title(words(rng, int(rng.integers(1, 5))))
+        if rng.random() < 0.3:
+            fig.suptitle(words(rng, 4))
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+    return _flat(Image.open(buf))
+
+
+def _mpl_one(ax, kind, rng, cmap, PolyCollection):
+    n = int(rng.integers(3, 12))
+    x = np.arange(n)
+    labels = [str(w)[:6] for w in rng.choice(WORDS, n)]
+    k = int(rng.integers(2, 5))
+    ys = rng.gamma(2.0, 10.0, (k, n))
+    legend = rng.random() < 0.6
+    if kind in ("bar", "bar_horizontal"):
+        color = None if rng.random() < 0.6 else [f"C{i % 10}" for i in range(n)]
+        (ax.bar if kind == "bar" else ax.barh)(x, ys[0], color=color, edgecolor="black" if rng.random() < 0.2 else None)
+        (ax.set_xticks if kind == "bar" else ax.set_yticks)(x, labels)
+    elif kind == "bar_grouped":
+        wd = 0.8 / k
+        for i in range(k):
+            if rng.random() < 0.8:
+                ax.bar(x + (i - (k - 1) / 2) * wd, ys[i], width=wd, label=f"s{i}")
+            else:
+                ax.barh(x + (i - (k - 1) / 2) * wd, ys[i], height=wd, label=f"s{i}")
+        legend and ax.legend()
+    elif kind == "bar_stacked":
+        bottom = np.zeros(n)
+        horiz = rng.random() < 0.3
+        for i in range(k):
+            if horiz:
+                ax.barh(x, ys[i], left=bottom, label=f"s{i}")
+            else:
+                ax.bar(x, ys[i], bottom=bottom, label=f"s{i}")
+            bottom += ys[i]
+        legend and ax.legend()
+    elif kind == "histogram":
+        for i in range(1 if rng.random() < 0.7 else 2):
+            ax.hist(rng.normal(i * 2, 1 + i, int(rng.integers(100, 2000))), bins=int(rng.integers(8, 50)),
+                    alpha=0.6 if i else 1.0, edgecolor="black" if rng.random() < 0.3 else None)
+    elif kind == "line":
+        m = int(rng.integers(10, 200))
+        for i in range(int(rng.integers(1, 5))):
+            ax.plot(np.cumsum(rng.normal(0, 1, m)), marker="o" if m < 30 and rng.random() < 0.4 else None, label=f"s{i}")
+        legend and ax.legend()
+    elif kind in ("area", "area_stacked"):
+        m = int(rng.integers(10, 100))
+        yy = np.abs(np.cumsum(rng.normal(0, 1, (k if kind == "area_stacked" else 1, m)), axis=1)) + 1
+        if kind == "area":
+            ax.fill_between(np.arange(m), yy[0], alpha=float(rng.uniform(0.4, 1)))
+            if rng.random() < 0.5:
+                ax.plot(yy[0])
+        else:
+            ax.stackplot(np.arange(m), yy, labels=[f"s{i}" for i in range(len(yy))], baseline="zero" if rng.random() < 0.8 else "wiggle")
+            legend and ax.legend(loc="upper left")
+    elif kind in ("scatter", "bubble"):
+        m = int(rng.integers(20, 400))
+        a, b = rng.normal(0, 1, m), rng.normal(0, 1, m)
+        c = rng.integers(0, 3, m) if rng.random() < 0.5 else None
+        s = rng.uniform(10, 600, m) if kind == "bubble" else float(rng.uniform(5, 40))
+        ax.scatter(a, b + a * rng.uniform(-1, 1), s=s, c=c, cmap=cmap if c is not None else None,
+                   alpha=float(rng.uniform(0.4, 1)), marker=str(rng.choice(["o", "o", "s", "^", "x"])) if kind == "scatter" else "o")
+    elif kind in ("pie", "donut"):
+        wedge = {"width": float(rng.uniform(0.25, 0.6))} if kind == "donut" else {}
+        ax.pie(ys[0][:8], labels=labels[:8] if rng.random() < 0.6 else None, wedgeprops=wedge,
+               autopct="%1.0f%%" if rng.random() < 0.3 and kind == "pie" else None)
+    elif kind == "heatmap":
+        data = rng.normal(0, 1, (int(rng.integers(4, 30)), int(rng.integers(4, 30))))
+        im = ax.imshow(data.cumsum(axis=int(rng.integers(0, 2))), cmap=cmap, aspect="auto")
+        if rng.random() < 0.6:
+            ax.figure.colorbar(im, ax=ax)
+    elif kind == "boxplot":
+        ax.boxplot([rng.normal(rng.uniform(0, 5), rng.uniform(0.5, 2), 50) for _ in range(int(rng.integers(2, 9)))],
+                   vert=bool(rng.random() < 0.7), patch_artist=bool(rng.random() < 0.5))
+    elif kind == "map":
+        cells = _cells(rng, 0)
+        vals = rng.gamma(2, 10, len(cells))
+        choro = rng.random() < 0.6
+        coll = PolyCollection(cells, cmap=cmap if choro else None, edgecolors=str(rng.choice(["white", "gray", "black"])),
+                              facecolors=None if choro else str(rng.choice(["#dddddd", "#e0e8d0", "#eeeeee"])), linewidths=0.6)
+        if choro:
+            coll.set_array(vals)
+        ax.add_collection(coll)
+        ax.autoscale()
+        if rng.random() < 0.5:
+            ax.set_axis_off()
+        if rng.random() < 0.3:
+            ax.scatter(rng.uniform(-118, -72, 30), rng.uniform(27, 48, 30), s=rng.uniform(5, 80, 30), color="C1")
+
+
+# -- pages and pictures -----------------------------------------------------------------------------------
+def page_files(rng, folder: Path, kind: str, n: int) -> list[Path]:
+    paths = []
+    for i in range(n):
+        if kind == "table":
+            cols = int(rng.integers(2, 12))
+            head = [words(rng, int(rng.integers(1, 3))) for _ in range(cols)]
+            rows = []
+            for _ in range(int(rng.integers(4, 60))):
+                rows.append([str(round(float(rng.gamma(2, 100)), int(rng.integers(0, 3)))) if rng.random() < 0.5
+                             else words(rng, int(rng.integers(1, 4))) for _ in range(cols)])
+            p = folder / f"t{i}.csv"
+            p.write_text("\n".join(",".join(r) for r in [head, *rows]))
+        elif kind == "text":
+            paras = []
+            for _ in range(int(rng.integers(1, 12))):
+                if rng.random() < 0.25:
+                    paras.append("#" * int(rng.integers(1, 4)) + " " + words(rng, 3))
+                elif rng.random() < 0.2:
+                    paras.append("\n".join("- " + words(rng, int(rng.integers(2, 9))) for _ in range(int(rng.integers(2, 7)))))
+                else:
+                    paras.append(" ".join(words(rng, int(rng.integers(5, 15))) + "." for _ in range(int(rng.integers(1, 8)))))
+            p = folder / f"x{i}.{rng.choice(['txt', 'md', 'md'])}"
+            p.write_text("\n\n".join(paras))
+        else:
+            lines = []
+            for _ in range(int(rng.integers(2, 10))):
+                name = "_".join(rng.choice(WORDS, 2))
+                lines.append(f"def {name}({', '.join(rng.choice(WORDS, int(rng.integers(0, 4))))}):")
+                for _ in range(int(rng.integers(1, 8))):
+                    ind = "    " * int(rng.integers(1, 4))
+                    lines.append(f"{ind}{rng.choice(WORDS)} = {rng.choice(WORDS)}({int(rng.integers(0, 100))}) + {rng.choice(WORDS)}"
+                                 if rng.random() < 0.6 else f"{ind}if {rng.choice(WORDS)} > {int(rng.integers(0, 9))}: return {rng.choice(WORDS)!r}")
+                lines.append("")
+            p = folder / f"c{i}.{rng.choice(['py', 'js', 'sh'])}"
+            p.write_text("\n".join(lines))
+        paths.append(p)
+    return paths
+
+
+def draw_photo(rng):
+    from PIL import Image, ImageDraw, ImageFilter
+
+    w, h = int(rng.integers(120, 900)), int(rng.integers(120, 700))
+    base = rng.uniform(0, 255, (4, 4, 3)).astype(np.uint8)
+    img = Image.fromarray(base).resize((w, h), Image.BICUBIC)
+    d = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(0, 25))):
+        box = sorted(rng.integers(0, w, 2).tolist()), sorted(rng.integers(0, h, 2).tolist())
+        fill = tuple(int(c) for c in rng.integers(0, 255, 3))
+        (d.ellipse if rng.random() < 0.5 else d.rectangle)([box[0][0], box[1][0], box[0][1], box[1][1]], fill=fill)
+    img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 6))))
+    noise = rng.normal(0, rng.uniform(0, 25), (h, w, 3))
+    return Image.fromarray(np.clip(np.asarray(img, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
+
+
+def make_data(seed: int, per_vega: int, per_mpl: int, per_page: int, per_photo: int):
+    from shotdex.render import Renderer, RenderSettings
+
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    t0 = time.time()
+    for ci, kind in enumerate(CLASSES):
+        if kind in ("table", "text", "code"):
+            # a long time limit: a page that fails to render on a busy machine would change the data
+            with tempfile.TemporaryDirectory() as tmp, Renderer(RenderSettings(render_timeout_s=600)) as r:
+                for p in page_files(rng, Path(tmp), kind, per_page):
+                    res = r.render(str(p))
+                    if not res.ok:
+                        raise SystemExit(f"training page did not render: {res.error}")
+                    for t in res.tiles[:2]:
+                        xs.append(prepare(t.image))
+                        ys.append(ci)
+        elif kind == "photo":
+            for _ in range(per_photo):
+                xs.append(prepare(draw_photo(rng)))
+                ys.append(ci)
+        else:
+            for _ in range(per_vega):
+                xs.append(prepare(draw_vega(kind, rng)))
+                ys.append(ci)
+            for _ in range(per_mpl):
+                xs.append(prepare(draw_mpl(kind, rng)))
+                ys.append(ci)
+        print(f"[data] {kind}: {sum(1 for y in ys if y == ci)} pictures, {time.time() - t0:.0f} s", flush=True)
+    return (np.stack(xs) * 255).round().astype(np.uint8), np.array(ys, dtype=np.int64)
+
+
+# -- the model --------------------------------------------------------------------------------------------
+WIDTHS = (16, 32, 64, 96, 128)
+
+
+def build_model(n_classes: int):
+    import torch.nn as nn
+
+    layers, c = [], 3
+    for i, w in enumerate(WIDTHS):
+        layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+        if i < len(WIDTHS) - 1:
+            layers.append(nn.MaxPool2d(2))
+        c = w
+    return nn.Sequential(*layers), nn.Sequential(nn.Dropout(0.2), nn.Linear(c, n_classes))
+
+
+def augment(x, rng_t):
+    """Random shift (white padding), colour-channel order and brightness: palettes and placement vary."""
+    import torch
+
+    n = x.shape[0]
+    pad = torch.nn.functional.pad(x, (6, 6, 6, 6))
+    i, j = torch.randint(0, 13, (2,), generator=rng_t).tolist()
+    x = pad[:, :, i:i + SIZE, j:j + SIZE]
+    perm = torch.randperm(3, generator=rng_t)
+    x = x[:, perm]
+    return x * (0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=rng_t))
+
+
+def train(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, out: Path) -> None:
+    import torch
+    import torch.nn as nn
+
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    feats, head = build_model(len(CLASSES))
+    model = nn.Sequential(feats, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
+    data = torch.from_numpy(X).permute(0, 3, 1, 2).float() / 255.0
+    target = torch.from_numpy(y)
+    counts = torch.bincount(target, minlength=len(CLASSES)).float()
+    weight = (counts.sum() / counts.clamp(min=1)) / len(CLASSES)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    steps = epochs * ((len(y) + 63) // 64)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    g = torch.Generator().manual_seed(seed)
+    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=0.05)
+    t0 = time.time()
+    for ep in range(epochs):
+        model.train()
+        order = torch.randperm(len(y), generator=g)
+        total, right = 0.0, 0
+        for k in range(0, len(y), 64):
+            idx = order[k:k + 64]
+            xb = augment(data[idx], g)
+            logits = model(xb)
+            loss = loss_fn(logits, target[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+            right += int((logits.argmax(1) == target[idx]).sum())
+        print(f"[train] epoch {ep + 1}/{epochs}: loss {total / len(y):.3f}, train acc {right / len(y):.3f}, "
+              f"{time.time() - t0:.0f} s", flush=True)
+    export(feats, head, out)
+
+
+def export(feats, head, out: Path) -> None:
+    """Fold each batch norm into its convolution; save plain arrays (what tagger.py reads)."""
+    import torch.nn as nn
+
+    arrays, i = {}, 0
+    mods = list(feats)
+    for m, bn in zip(mods, mods[1:]):
+        if isinstance(m, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach()
+            arrays[f"c{i}_w"] = (m.weight.detach() * scale[:, None, None, None]).numpy().astype(np.float32)
+            arrays[f"c{i}_b"] = (bn.bias.detach() - bn.running_mean * scale).numpy().astype(np.float32)
+            i += 1
+    lin = head[-1]
+    arrays["fc_w"] = lin.weight.detach().numpy().astype(np.float32)
+    arrays["fc_b"] = lin.bias.detach().numpy().astype(np.float32)
+    arrays["classes"] = np.array(CLASSES)
+    save_arrays(out, arrays)
+    import hashlib
+
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB); WEIGHTS_HASH = {digest!r} (shotdex/embed/tagger.py)")
+
+
+def save_arrays(out: Path, arrays: dict) -> None:
+    """An .npz (what np.load reads) whose bytes depend on the arrays only: every member dated 1980."""
+    import zipfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w") as z:
+        for name, a in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(a), allow_pickle=False)
+            z.writestr(zipfile.ZipInfo(f"{name}.npy", (1980, 1, 1, 0, 0, 0)), buf.getvalue(), zipfile.ZIP_DEFLATED)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--per-vega", type=int, default=110)
+    ap.add_argument("--per-mpl", type=int, default=120)
+    ap.add_argument("--per-page", type=int, default=160)
+    ap.add_argument("--per-photo", type=int, default=300)
+    ap.add_argument("--cache", type=Path, help="keep the drawn pictures here (drawn again if absent)")
+    ap.add_argument("--out", type=Path, default=weights_path())
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.cache and args.cache.exists():
+        d = np.load(args.cache)
+        X, y = d["X"], d["y"]
+    else:
+        X, y = make_data(args.seed, args.per_vega, args.per_mpl, args.per_page, args.per_photo)
+        if args.cache:
+            np.savez(args.cache, X=X, y=y)
+    print(f"[data] {len(y)} pictures of {SIZE} px", flush=True)
+    train(X, y, args.seed, args.epochs, args.out)
+
+
+if __name__ == "__main__":
+    main()
