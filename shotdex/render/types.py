@@ -56,6 +56,11 @@ class RenderSettings:
         payload.pop("chromium_sandbox")
         payload.pop("follow_links")
         payload.pop("reader_memory_mb")
+        if payload["caption"]:
+            # The band is on by default and draws only on charts and images that name a title: an index
+            # made before it keeps its other tiles as they are (no re-render of every source). Turning
+            # it off changes the hash.
+            payload.pop("caption")
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
