@@ -184,37 +184,18 @@ def goals(results: dict[str, dict]) -> list[str]:
         def met(x, y):
             return "yes" if x >= y else f"no, {x - y:+.3f}"
         vec, txt = r["_parts"]["vector only"], r["_parts"]["full text only (read text)"]
-        sv, ft = b["sentence model (true text)"], b["full text, LanceDB FTS (true text)"]
+        sv, ft = b.get("sentence model (true text)"), b["full text, LanceDB FTS (true text)"]
 
         def ratio(a, c, key):
+            if c is None:
+                return "n/a (not run)"
             x = a[key] / c[key] if c[key] else float("nan")
             return f"{x:.3f}" + ("" if x >= 0.97 else " (below 0.97)")
 
         out.append(f"| {name} | {r['ndcg@10']:.3f} | {best} | {b[best]['ndcg@10']:.3f} | {met(r['ndcg@10'], b[best]['ndcg@10'])} | "
                    f"{single}: {b[single]['ndcg@10']:.3f} | {met(r['ndcg@10'], b[single]['ndcg@10'])} | "
                    f"{ratio(vec, sv, 'recall@10')} | {ratio(vec, sv, 'ndcg@10')} | {ratio(txt, ft, 'recall@10')} | {ratio(txt, ft, 'ndcg@10')} |")
-    return out + ["", FINDINGS, ""]
-
-
-FINDINGS = """Where reading loses (measured on these indexes, word counts compare each tile's read text with its
-true text):
-- **wtq-dev, the vector side (0.96 of true text):** Tesseract reads 91.5% of a table tile's words (precision
-  94.2%); 53% of the missed tokens are bare numbers and 22% are one- or two-character cells: narrow columns of
-  small numbers come back as noise words (`wlalsialulslwinie`, `CORWYNNNNNNN`) that pull the sentence
-  vector away, while the full-text side barely notices (0.99 of true text). Header cells are also broken
-  mid-word (`Semifinalis ts`, `Ran k`; 221 words in 100 of 589 tiles): the table style gives cells
-  `overflow-wrap: anywhere`, which lets the browser's table layout shrink columns below a word's width;
-  `overflow-wrap: break-word` breaks only words longer than the cell's max-width (render-side).
-- **pydocs-dev:** reading keeps 0.99 of both sides. Word recall is 88.6% (precision 91.3%): underscores in
-  identifiers read as spaces (`CERT NONE`) and the first letter after a list bullet is often lost
-  (`heck()` for `check()`) in the dense API/TOC lists; 70 of 933 tiles read below 70% of their words.
-  The gap to the bm25s fusion baseline is lexical, not reading: LanceDB's full-text index stems and drops
-  stop words; without both, full text over the *read* text alone reaches nDCG@10 0.981 here (0.961 with
-  them), but on wtq-dev it falls from 0.678 to 0.530, so the index keeps its default.
-- **charts:** a chart's read text is its axis labels and legend; gallery titles are rarely printed on the
-  chart (vega-gallery true text exists only for specs), so reading alone cannot find most of them: this is
-  where a vision model (`hf:`) would matter. sklearn-gallery images have no true text, so no text-only
-  baseline applies."""
+    return out + [""]
 
 
 def parts(name: str) -> dict:

@@ -72,8 +72,8 @@ class Fusion:
     text_first_margin: float | None = None
     short_query_words: int = 4
     short_text_weight: float = 0.8
-    page_weight: float = 0.5
-    heading_boost: float = 0.0
+    page_weight: float = 0.75
+    heading_boost: float = 0.5
     title_boost: float = 0.0
 
     def weight_for(self, query: str | None) -> float:
