@@ -60,8 +60,9 @@ class Fusion:
     (1 - page_weight) * its best tile's BM25 + page_weight * its page score, each divided by the best
     among the candidates; the page score is BM25 over the whole page's read text + heading_boost * BM25
     over its heading lines + title_boost * BM25 over its title (layout.py), so words spread over several
-    tiles add up and words the page shows large count more.
-    The defaults are the rule benchmarks/fusion.py chose on wtq-dev and pydocs-dev (see BENCHMARKS.md):
+    tiles add up and words the page shows large count more. These three were chosen by
+    benchmarks/pages.py on the tune half of wtq-dev and pydocs-dev (a title boost did not help: 0).
+    The other defaults are the rule benchmarks/fusion.py chose on wtq-dev and pydocs-dev (see BENCHMARKS.md):
     the best mean nDCG@10 of the rules measured, and above both vector-only and full-text-only on each.
     """
 
