@@ -120,7 +120,9 @@ def adaptive(w0: float, gain: float, base_norm: Callable = _minmax):
 
 def via(f: Fusion):
     """A rule computed by the production code (shotdex.index.search.fuse) with these settings."""
-    return lambda v, t, q=None, p=None: fuse(v, page_text_scores(t, p or {}, f), f, q)
+    rule = lambda v, t, q=None, p=None: fuse(v, page_text_scores(t, p or {}, f), f, q)  # noqa: E731
+    rule.fusion = f
+    return rule
 
 
 def fixed(**kw) -> Fusion:
@@ -279,6 +281,7 @@ def markdown(table: dict[str, dict[str, dict]]) -> str:
     chosen_on = [s for s in ("wtq-dev", "pydocs-dev") if s in sets] or sets
     pick = choose(table, chosen_on)
     chosen, best = pick["chosen"], pick["best"]
+    is_default = chosen.startswith("**default**") or getattr(rules()[chosen], "fusion", None) == FUSION
     out = [
         "## Fusion rules (`benchmarks/fusion.py`)",
         "",
@@ -302,7 +305,7 @@ def markdown(table: dict[str, dict[str, dict]]) -> str:
                 f"95% interval of their difference to it that reaches 0; the simplest of those (fewest parameters, then "
                 f"the higher tune mean) is chosen: `{chosen}` (tune mean {pick['tune_mean'][chosen]:.3f}, difference to the "
                 f"best [{lo:+.3f}, {hi:+.3f}]). " + ("It is the current default (`Fusion()` in shotdex/index/search.py)."
-                                                    if chosen.startswith("**default**") else
+                                                    if is_default else
                                                     "It is not the current default (`Fusion()` in shotdex/index/search.py): "
                                                     "see the held-out rows below before changing it."), "",
             "**Held out** (queries never used to choose), per set: nDCG@10 with its bootstrap 95% interval, and the "

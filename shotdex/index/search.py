@@ -67,14 +67,14 @@ class Fusion:
     """
 
     method: str = "scores"
-    text_weight: float = 0.6
+    text_weight: float = 0.8
     rrf_k: float = 60.0
     floor: float = 0.0
     text_first_margin: float | None = None
-    short_query_words: int = 4
+    short_query_words: int = 0
     short_text_weight: float = 0.8
-    page_weight: float = 0.75
-    heading_boost: float = 0.5
+    page_weight: float = 0.5
+    heading_boost: float = 1.0
     title_boost: float = 0.0
 
     def weight_for(self, query: str | None) -> float:
