@@ -92,7 +92,7 @@ def test_index_search_json_status_remove(tmp_path, mixed):
     hits = [json.loads(x) for x in p.stdout.splitlines()]
     assert Path(hits[0]["source"]).name == "nordic_capitals.csv"
     assert set(hits[0]) == {"rank", "score", "source", "kind", "page", "tile", "tile_id", "x", "y", "w", "h",
-                            "label", "snippet", "vector_score", "text_score"}
+                            "label", "snippet", "vector_score", "text_score", "visual_score", "tag", "tag_conf"}
     assert [h["rank"] for h in hits] == list(range(1, len(hits) + 1))
     st = json.loads(run("status", "--db", db, "--json", env=TOY, check=0).stdout)
     assert st["sources"] == 2 and st["by_kind"]["table"]["sources"] == 1

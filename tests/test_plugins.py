@@ -119,7 +119,8 @@ def test_embedder_options_are_recorded_and_restored(tmp_path):
     with shotdex.open(db=db, model=emb) as idx:
         assert len(idx.add([corpus]).added) == 2
     meta = Meta.load(db)
-    assert meta.model == "reader" and meta.options == {"window": 64, "combine": "windows", "ocr_engine": "auto"}
+    assert meta.model == "reader" and meta.options == {"window": 64, "combine": "windows", "ocr_engine": "auto",
+                                                             "tagger": True}
     assert meta.fingerprint == emb.fingerprint != ReaderEmbedder().fingerprint
     with shotdex.open(db=db) as idx:
         assert idx.embedder.options == emb.options and idx.embedder.fingerprint == emb.fingerprint

@@ -70,7 +70,7 @@ def run_baselines(index, queries, k: int = 10, dense: bool = True) -> dict:
     def report(rankings):
         # _ndcg: each query's nDCG@10, in query order (for paired comparisons on halves of the set)
         return {**rank_metrics(rankings, relevants, k), "_curve": recall_curve(rankings, relevants),
-                "_ndcg": [rank_metrics([r], [rel], k)["ndcg@10"] for r, rel in zip(rankings, relevants)]}
+                "_ndcg": [rank_metrics([r], [rel], k)[f"ndcg@{k}"] for r, rel in zip(rankings, relevants)]}
 
     fts = _lancedb_fts(table, text_queries)
     out["full text, LanceDB FTS (true text)"] = report([sorted(b, key=lambda s: -b[s])[:DEPTH] for b in fts])

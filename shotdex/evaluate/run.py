@@ -172,7 +172,7 @@ def evaluate(
         rankings.append(ranking)
         latencies.append(ms)
         per_query.append({"id": q.id, "rank": first_rank(ranking, q.relevant), "latency_ms": round(ms, 2),
-                          "ndcg@10": rank_metrics([ranking], [q.relevant], k)["ndcg@10"]})
+                          f"ndcg@{k}": rank_metrics([ranking], [q.relevant], k)[f"ndcg@{k}"]})
     relevants = [q.relevant for q in scored]
     result = {"queries": len(scored), **rank_metrics(rankings, relevants, k)}
     result["latency_ms"] = {"p50": _percentile(latencies, 50), "p95": _percentile(latencies, 95)}
