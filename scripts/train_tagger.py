@@ -458,6 +458,17 @@ def train(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, out: Path) -> No
     import torch
     import torch.nn as nn
 
+    # One thread, as the shipped weights were trained: the same bytes on any machine, and no spinning
+    # OpenMP workers on busy cores (a test calls this in a process that has other threads).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _train(torch, nn, X, y, seed, epochs, out)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(torch, nn, X, y, seed, epochs, out) -> None:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     feats, head = build_model(len(CLASSES))
