@@ -558,6 +558,13 @@ class Store:
             return
         import pyarrow as pa
 
+        bare = [r["source"] for r in rows if "text" not in r]
+        if bare and self.has_pages():
+            # A row rewritten for its metadata alone (a file only touched) keeps its page fields.
+            kept = {r["source"]: r for r in self.sources.search().where(sql_in("source", [stored_name(x) for x in bare]))
+                    .select(["source", *PAGE_FIELDS]).limit(None).to_list()}
+            rows = [r if "text" in r else {**dict.fromkeys(PAGE_FIELDS, ""), **{k: v for k, v in
+                    kept.get(stored_name(r["source"]), {}).items() if k in PAGE_FIELDS}, **r} for r in rows]
         batch = pa.Table.from_pylist(_stored_rows(rows), schema=sources_schema())
         with self.writing():
             self.sources.merge_insert("source").when_matched_update_all().when_not_matched_insert_all().execute(batch)
@@ -587,13 +594,13 @@ class Store:
         # index made by an older shotdex (IVF_HNSW_SQ) is kept and searched with its own settings.
         if "vector_idx" not in names and (config := vector_index(rows, self.meta.dim)) is not None:
             tiles.create_index("vector", config=config, name="vector_idx")
-        if self.has_pages() and self.sources.count_rows():
-            have = {ix.name for ix in self.sources.list_indices()}
-            for col in PAGE_FIELDS:
-                if f"{col}_idx" not in have:
-                    self.sources.create_index(col, config=FTS(with_position=False), name=f"{col}_idx")
         for table in (tiles, self.sources):
             table.optimize(cleanup_older_than=KEEP_VERSIONS)
+        if self.has_pages() and self.sources.count_rows():
+            # After compaction, rebuilt whole each time (one row per source, so small), so that BM25's
+            # statistics never count replaced rows and a resumed run ranks as an uninterrupted one.
+            for col in PAGE_FIELDS:
+                self.sources.create_index(col, config=FTS(with_position=False), name=f"{col}_idx", replace=True)
 
     def fts_positions(self) -> bool:
         """Whether the full-text index keeps word positions (phrase queries can use it)."""
