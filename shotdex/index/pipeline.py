@@ -229,8 +229,7 @@ class WriteStage:
                     # It rendered before: its last good tiles stay searchable, and `status` says stale.
                     report.failed.append((src, f"{res.error} (its last good version stays searchable, marked stale)"))
                     source_rows.append(_source_row(job, old["kind"], old["content_hash"], old["settings_hash"],
-                                                   old["tiles"], STALE, res.error, res.warnings,
-                                                   store.page_fields_of(src)))
+                                                   old["tiles"], STALE, res.error, res.warnings, KEEP))
                     continue
                 report.failed.append((src, res.error))
                 source_rows.append(_source_row(job, res.kind, "", shash, 0, "failed", res.error, res.warnings))
@@ -318,7 +317,13 @@ def _page_fields(rows: list[TileRow], source: str) -> dict | None:
     ])
 
 
-def _source_row(job: SourceJob, kind, chash, shash, ntiles, status, reason, warnings, pages: dict | None = None) -> dict:
+KEEP = "keep"  # _source_row(pages=KEEP): no page fields in the row, so write_sources keeps the stored ones
+
+
+def _source_row(job: SourceJob, kind, chash, shash, ntiles, status, reason, warnings, pages: dict | str | None = None) -> dict:
+    if pages == KEEP:
+        row = _source_row(job, kind, chash, shash, ntiles, status, reason, warnings, {})
+        return {k: v for k, v in row.items() if k not in PAGE_FIELDS}
     return {
         "source": job.source, "kind": kind or "", "size": job.size, "mtime": job.mtime, "content_hash": chash,
         "settings_hash": shash, "tiles": ntiles, "status": status, "reason": reason or "",

@@ -414,13 +414,6 @@ class Store:
                 out[real_name(src)] = page_fields(tiles)
         return out
 
-    def page_fields_of(self, source: str) -> dict:
-        """One source's stored page fields (empty when it has none)."""
-        if not self.has_pages():
-            return {}
-        rows = self.sources.search().where(f"source = {sql_str(stored_name(source))}").select(list(PAGE_FIELDS)).limit(1).to_list()
-        return {k: rows[0][k] or "" for k in PAGE_FIELDS} if rows else {}
-
     # -- writes ---------------------------------------------------------------------------------
     def write_tiles(self, rows: list[dict]) -> None:
         """Upsert tile rows by id: a rerun after a crash never duplicates a tile."""
