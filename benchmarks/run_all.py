@@ -26,6 +26,8 @@ in BENCHMARKS.md):
   e2e-full  the same with --build-full: first builds the full 1,679-table wtq-dev database (~20+ min)
   serve     benchmarks/serve_speed.py: warm HTTP query latency, 8 concurrent clients, `shotdex search`
             through a running server (100k synthetic tiles)
+  reader    benchmarks/reader.py: shotdex's own reader vs Tesseract on the same tiles (word recall and
+            precision, core-seconds per tile, fallbacks), retrieval on the quality databases re-read, index tiles/s
   report    rewrite BENCHMARKS.md (always runs last)
 Timing on 2 cores (measured 2026-11-29 with other jobs sharing the cores, load 5-7): indexing the four
 quality samples the first time took 689 + 940 + 121 + 38 s (wtq-dev, pydocs-dev, vega-gallery,
@@ -67,16 +69,18 @@ PARTS: dict[str, list[str]] = {
     "ray": ["benchmarks/ray_speed.py", "--tables", "150", "--runs", "3"],
     "serve": ["benchmarks/serve_speed.py", "--tiles", "100000", "--model", "reader"],
     "office": ["benchmarks/office_speed.py", "--runs", "1"],
+    "reader": ["benchmarks/reader.py", "--tables", "60", "--pages", "30", "--runs", "3", "--retrieval",
+               "--index-tables", "40"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
 }
 DEFAULT = ["quality", "fusion", "pages", "charts", "render", "embed", "index", "e2e", "pipeline", "ray", "serve", "fresh",
-           "office"]
+           "office", "reader"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
     ("quality.md", "quality"), ("fusion.md", "fusion"), ("pages.md", "pages"), ("charts.md", "charts"),
     ("pipeline_speed.md", "pipeline"), ("ray_speed.md", "ray"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
-    ("serve_speed.md", "serve"), ("fresh_search.md", "fresh"), ("office_speed.md", "office"),
+    ("serve_speed.md", "serve"), ("fresh_search.md", "fresh"), ("office_speed.md", "office"), ("reader.md", "reader"),
 ]
 
 

@@ -30,6 +30,7 @@ ModelOpt = typer.Option(None, "--model", "-m", help="Embedder (see `shotdex mode
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only errors (no progress, warnings or summary).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Also name every ignored file, and time each step.")
+ReaderEngineOpt = typer.Option(None, "--reader-engine", help="How the reader reads tiles: auto (today: tesseract), tesseract, or shotdex (its own recogniser; other kinds and unsure lines go to Tesseract). Recorded in the index.")
 MaxTilesOpt = typer.Option(None, "--max-tiles", help="Most tiles per source (default 2,000; $SHOTDEX_MAX_TILES).")
 
 
@@ -128,6 +129,7 @@ def index(
     include: Optional[List[str]] = typer.Option(None, "--include", help="Only sources whose path below a folder given (or name) matches this glob (repeatable; * crosses folders)."),
     exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Leave out sources whose path below a folder given (or name) matches this glob (repeatable)."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Run the stages on Ray: --ray alone starts a local instance; --ray ADDRESS joins a cluster (auto, ray://head:10001, head:6379). Needs pip install 'shotdex[ray]'."),
+    reader_engine: Optional[str] = ReaderEngineOpt,
     as_json: bool = JsonOpt,
     quiet: bool = QuietOpt,
     verbose: bool = VerboseOpt,
@@ -139,7 +141,7 @@ def index(
     from .index import open_index
 
     s = _settings(db=db, model=model, js=js or None, allow_private=allow_private or None, max_tiles=max_tiles,
-                  follow_links=follow_links or None)
+                  follow_links=follow_links or None, reader_engine=reader_engine)
     bar = progress_bar("index", quiet)
     state = {"task": None, "t0": None, "t": time.perf_counter(), "done": 0, "tiles": 0}
 
@@ -360,13 +362,14 @@ def remove(
 def reembed(
     db: Optional[str] = DbOpt,
     model: str = typer.Option(..., "--model", "-m", help="The new embedder."),
+    reader_engine: Optional[str] = ReaderEngineOpt,
     as_json: bool = JsonOpt,
     quiet: bool = QuietOpt,
 ) -> None:
     """Re-embed the stored tile images with another model (no re-rendering)."""
     from .index import open_index
 
-    n = open_index(settings=_settings(db=db, model=model)).reembed()
+    n = open_index(settings=_settings(db=db, model=model, reader_engine=reader_engine)).reembed()
     if as_json:
         typer.echo(json.dumps({"tiles": n, "model": model}))
     elif not quiet:

@@ -47,6 +47,7 @@ class Settings:
     device: str | None = None  # None: cuda, then mps, then cpu
     tagger: bool = True  # new reader indexes tag figures (bar chart, map...) and keep a visual vector
     ocr_workers: int = 0  # 0: one per core
+    reader_engine: str = "auto"  # new reader indexes read with: auto (= tesseract for now), tesseract, shotdex
     batch_size: int = 32
     plugins: str = ""  # comma-separated modules imported to register extra embedders
     # the Ray runner
@@ -79,6 +80,8 @@ class Settings:
             fixed = _check(f.name, value, kind, lo, hi)
             if fixed is not value:
                 object.__setattr__(self, f.name, fixed)
+        if self.reader_engine not in ("auto", "tesseract", "shotdex"):
+            raise SettingsError(f"reader_engine must be auto, tesseract or shotdex, not {self.reader_engine!r}")
         if self.tile_overlap >= self.tile_height:
             raise SettingsError(
                 f"tile_overlap must be smaller than tile_height ({self.tile_height}), not {self.tile_overlap}"
@@ -117,6 +120,7 @@ _RULES: dict[str, tuple[str, float | None, float | None]] = {
     "device": ("str?", None, None),
     "tagger": ("bool", None, None),
     "ocr_workers": ("int", 0, 1024),
+    "reader_engine": ("str", None, None),
     "batch_size": ("int", 1, 65_536),
     "plugins": ("str", None, None),
     "ray_wave": ("int", 1, 10_000_000),

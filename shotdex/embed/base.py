@@ -91,11 +91,12 @@ class Embedder(ABC):
         return {}
 
     def embed_tiles(
-        self, images: Sequence["Image"], hints: Sequence[str] | None = None
+        self, images: Sequence["Image"], hints: Sequence[str] | None = None, kinds: Sequence[str] | None = None
     ) -> list[TileEmbedding]:
         """The indexing path: a vector per tile, plus what was read and where.
 
-        `hints` is the renderer's own text of each tile; real embedders ignore it.
+        `hints` is the renderer's own text of each tile; real embedders ignore it. `kinds` are the tiles'
+        source kinds (a reader may read some kinds its own way).
         """
         vectors = self.embed_images(images)
         return [TileEmbedding(vector=v, text="", words=[]) for v in vectors]
@@ -107,7 +108,7 @@ class Embedder(ABC):
         """How many threads may call read_tile at once (reading embedders)."""
         return 1
 
-    def read_tile(self, image: "Image"):
+    def read_tile(self, image: "Image", kind: str | None = None):
         """What a reading embedder reads on one tile, (text, words); safe to call from several threads."""
         raise NotImplementedError(f"{self.name} does not read text")
 

@@ -23,11 +23,12 @@ from .base import Word
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
-__all__ = ["Reading", "OcrPool", "choose_engine", "ocr_config", "tessdata_dir", "tesseract_program", "tesseract_version"]
+__all__ = ["Reading", "OcrPool", "READER_ENGINES", "reader_engine_of", "choose_engine", "ocr_config", "tessdata_dir", "tesseract_program", "tesseract_version"]
 
 LANG = "eng"
 OEM = 1  # LSTM engine
 PSM = 3  # automatic page segmentation: keeps table cells apart (psm 6 reads grids as noise)
+LINE_PSM = 7  # one line of text: the segments shotdex's own engine hands over
 INSTALL_HINT = "tesseract is not installed: apt-get install tesseract-ocr"
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # before any libtesseract loads in this process
@@ -99,8 +100,26 @@ def choose_engine(engine: str = "auto") -> str:
     return engine
 
 
-def ocr_config(engine: str = "auto") -> str:
+READER_ENGINES = ("auto", "tesseract", "shotdex")
+
+
+def reader_engine_of(name: str | None) -> str:
+    """'tesseract' or 'shotdex' for a --reader-engine value. 'auto' is Tesseract: shotdex's own engine
+    joins the default only when its benchmark targets hold (BENCHMARKS.md, reader section)."""
+    if name in (None, "auto", "tesseract"):
+        return "tesseract"
+    if name == "shotdex":
+        return name
+    raise EmbedderError(f"unknown reader engine {name!r}; known: {', '.join(READER_ENGINES)}")
+
+
+def ocr_config(engine: str = "auto", reader_engine: str = "tesseract") -> str:
     """Everything about the reading that changes what is read (goes into the reader's fingerprint)."""
+    own = ""
+    if reader_engine_of(reader_engine) == "shotdex":
+        from .own_reader import config
+
+        own = f"{config()}:psm{LINE_PSM}+"
     engine = choose_engine(engine)
     if engine == "api":
         import tesserocr
@@ -109,7 +128,7 @@ def ocr_config(engine: str = "auto") -> str:
         version = ".".join(full.lstrip("v").split(".")[:2])
     else:
         version = tesseract_version()
-    return f"tesseract{version}:{LANG}:oem{OEM}:psm{PSM}:scale1:gray"
+    return f"{own}tesseract{version}:{LANG}:oem{OEM}:psm{PSM}:scale1:gray"
 
 
 def _parse_tsv(tsv: str) -> Reading:
@@ -175,12 +194,13 @@ def silence_leptonica(module) -> bool:
 class _ApiEngine:
     """tesserocr: one TessBaseAPI per thread, initialised once."""
 
-    def __init__(self, tessdata: Path):
+    def __init__(self, tessdata: Path, psm: int = PSM):
         import tesserocr
 
         silence_leptonica(tesserocr)
         self._mod = tesserocr
         self._path = str(tessdata)
+        self._psm = psm
         self._local = threading.local()
         self._apis: list = []
         self._lock = threading.Lock()
@@ -189,7 +209,7 @@ class _ApiEngine:
         api = getattr(self._local, "api", None)
         if api is None:
             t = self._mod
-            api = t.PyTessBaseAPI(path=self._path, lang=LANG, oem=t.OEM.LSTM_ONLY, psm=t.PSM.AUTO)
+            api = t.PyTessBaseAPI(path=self._path, lang=LANG, oem=t.OEM.LSTM_ONLY, psm=self._psm)
             self._local.api = api
             with self._lock:
                 self._apis.append(api)
@@ -221,8 +241,8 @@ class _ApiEngine:
 class _ProcessEngine:
     """A `tesseract` process per image, fed a PGM on stdin (no compression to pay for)."""
 
-    def __init__(self, program: str, tessdata: Path | None):
-        self._cmd = [program, "stdin", "stdout", "--oem", str(OEM), "--psm", str(PSM), "-l", LANG, "--dpi", "96"]
+    def __init__(self, program: str, tessdata: Path | None, psm: int = PSM):
+        self._cmd = [program, "stdin", "stdout", "--oem", str(OEM), "--psm", str(psm), "-l", LANG, "--dpi", "96"]
         if tessdata is not None:
             self._cmd[1:1] = ["--tessdata-dir", str(tessdata)]
         self._cmd.append("tsv")
@@ -250,7 +270,8 @@ class OcrPool:
     needs no Python at all, so threads keep every core busy without pickling images to processes.
     """
 
-    def __init__(self, workers: int = 0, engine: str = "auto"):
+    def __init__(self, workers: int = 0, engine: str = "auto", reader_engine: str = "tesseract"):
+        reader_engine = reader_engine_of(reader_engine)
         prog = tesseract_program()
         tessdata = tessdata_dir()
         engine = choose_engine(engine)
@@ -260,11 +281,26 @@ class OcrPool:
             raise TesseractNotFound(f"no {LANG}.traineddata found: apt-get install tesseract-ocr")
         self.engine = engine
         self.workers = workers or os.cpu_count() or 1
-        self._engine = _ApiEngine(tessdata) if engine == "api" else _ProcessEngine(prog, tessdata)
+        make = (lambda psm: _ApiEngine(tessdata, psm)) if engine == "api" else (lambda psm: _ProcessEngine(prog, tessdata, psm))
+        self.reader_engine = reader_engine
+        if reader_engine == "shotdex":
+            from .own_reader import OwnEngine
+
+            self._engine = OwnEngine(make(PSM), make(LINE_PSM))
+        else:
+            self._engine = make(PSM)
         self._pool: ThreadPoolExecutor | None = None
 
-    def read_one(self, image: "Image") -> Reading:
-        """The reading of one image on the calling thread (callers run their own threads)."""
+    @property
+    def counts(self):
+        """What shotdex's own engine read and handed to Tesseract (None for Tesseract alone)."""
+        return getattr(self._engine, "counts", None)
+
+    def read_one(self, image: "Image", kind: str | None = None) -> Reading:
+        """The reading of one image on the calling thread (callers run their own threads); `kind` is
+        the tile's source kind (shotdex's own engine reads only the kinds it was made for)."""
+        if kind is not None and self.reader_engine == "shotdex":
+            return self._engine.read(image, kind)
         return self._engine.read(image)
 
     def release_thread(self) -> None:
@@ -279,15 +315,16 @@ class OcrPool:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="shotdex-ocr")
         return list(self._pool.map(self._engine.read, images))
 
-    def iter_read(self, images: Sequence["Image"]) -> Iterator[Reading]:
+    def iter_read(self, images: Sequence["Image"], kinds: Sequence[str] | None = None) -> Iterator[Reading]:
         """The readings in order, each yielded as soon as it (and those before it) are done, so the
         caller can embed one text while the workers read the next tiles."""
+        kinds = list(kinds) if kinds is not None else [None] * len(images)
         if len(images) <= 1 or self.workers == 1:
-            yield from (self._engine.read(im) for im in images)
+            yield from (self.read_one(im, k) for im, k in zip(images, kinds))
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="shotdex-ocr")
-        futures = [self._pool.submit(self._engine.read, im) for im in images]
+        futures = [self._pool.submit(self.read_one, im, k) for im, k in zip(images, kinds)]
         try:
             for f in futures:
                 yield f.result()

@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import SetupError
 from ..settings import Settings
 from .base import Embedder, TileEmbedding, register
-from .ocr import INSTALL_HINT, OcrPool, Reading, choose_engine, ocr_config, tessdata_dir, tesseract_program
+from .ocr import (INSTALL_HINT, OcrPool, Reading, choose_engine, ocr_config, reader_engine_of, tessdata_dir,
+                  tesseract_program)
 from .sentence import SentenceModel, default_model_dir, load_sentence_model
 from .tagger import VISUAL_DIM
 
@@ -42,6 +43,7 @@ class ReaderEmbedder(Embedder):
         window: int | None = None,
         combine: str = "tokens",
         tagger: bool | None = None,
+        reader_engine: str | None = None,
     ):
         self.settings = settings or Settings()
         self.name = "reader" if model is None else f"reader:{model}"
@@ -53,6 +55,7 @@ class ReaderEmbedder(Embedder):
         else:
             self._source = str(Path(model).expanduser()) if Path(model).expanduser().is_dir() else model
         self._ocr_engine = ocr_engine
+        self.reader_engine = reader_engine_of(self.settings.reader_engine if reader_engine is None else reader_engine)
         self.window = window  # None: the model's max_seq_length (256 for all-MiniLM-L6-v2)
         self.combine = combine
         self._model: SentenceModel | None = None
@@ -74,7 +77,7 @@ class ReaderEmbedder(Embedder):
     def ocr(self) -> OcrPool:
         """The OCR workers (started on first use)."""
         if self._pool is None:
-            self._pool = OcrPool(self.settings.ocr_workers, self._ocr_engine)
+            self._pool = OcrPool(self.settings.ocr_workers, self._ocr_engine, self.reader_engine)
         return self._pool
 
     @property
@@ -105,7 +108,7 @@ class ReaderEmbedder(Embedder):
                     "reader/1",
                     f"text:{m.weights_hash}:{m.pooling}",
                     m.scheme(self.window, self.combine),
-                    ocr_config(self._ocr_engine),
+                    ocr_config(self._ocr_engine, self.reader_engine),
                 ]
                 + ([f"tagger:{self.tagger.hash}"] if self.tagger_on else [])
             )
@@ -113,8 +116,10 @@ class ReaderEmbedder(Embedder):
 
     @property
     def options(self) -> dict:
-        """window, combine, the OCR engine (as given; None: the model's own window) and the tagger."""
-        return {"window": self.window, "combine": self.combine, "ocr_engine": self._ocr_engine, "tagger": self.tagger_on}
+        """window, combine, the OCR engine (as given; None: the model's own window), the tagger and the
+        reading engine."""
+        return {"window": self.window, "combine": self.combine, "ocr_engine": self._ocr_engine, "tagger": self.tagger_on,
+                "reader_engine": self.reader_engine}
 
     # -- embedding ----------------------------------------------------------------------------------
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -156,9 +161,10 @@ class ReaderEmbedder(Embedder):
     def read_workers(self) -> int:
         return self.ocr.workers
 
-    def read_tile(self, image: "Image") -> Reading:
-        """OCR of one tile (thread-safe: each thread has its own Tesseract), and its figure tag."""
-        return self._tagged(self.ocr.read_one(image), image)
+    def read_tile(self, image: "Image", kind: str | None = None) -> Reading:
+        """OCR of one tile (thread-safe: each thread has its own engine), and its figure tag. `kind` (the
+        tile's source kind) lets shotdex's own engine hand the kinds it was not made for to Tesseract."""
+        return self._tagged(self.ocr.read_one(image, kind), image)
 
     def release_read_thread(self) -> None:
         if self._pool is not None:
@@ -170,14 +176,15 @@ class ReaderEmbedder(Embedder):
         _ = self.model
         return [self._embedding(r) for r in readings]
 
-    def embed_tiles(self, images: Sequence["Image"], hints: Sequence[str] | None = None) -> list[TileEmbedding]:
+    def embed_tiles(self, images: Sequence["Image"], hints: Sequence[str] | None = None,
+                    kinds: Sequence[str] | None = None) -> list[TileEmbedding]:
         """Read the tiles in parallel and embed each text as soon as it is read (hints are ignored)."""
         images = list(images)
         if not images:
             return []
         _ = self.model  # load before the workers start, not while they run
         out: list[TileEmbedding] = []
-        for image, reading in zip(images, self.ocr.iter_read(images)):
+        for image, reading in zip(images, self.ocr.iter_read(images, kinds)):
             out.append(self._embedding(self._tagged(reading, image)))
         return out
 
@@ -213,4 +220,6 @@ def _make_reader(arg: str | None, settings: Settings, **options) -> Embedder:
         # options recorded by an index built before the tagger: it reads as it was built (no tags);
         # `shotdex reembed` adds them
         options["tagger"] = False
+    if options and "reader_engine" not in options:
+        options["reader_engine"] = "tesseract"  # recorded before shotdex had its own engine
     return ReaderEmbedder(arg, settings, **options)

@@ -173,6 +173,19 @@ class Index:
         options = meta.options if meta is not None and meta.model == self.model else None
         return get_embedder(self.model, self.settings, options=options)
 
+    def _check_reader_engine(self) -> None:
+        """An explicit reader engine (not auto) that differs from the one the index reads with is an
+        error, not silently ignored: the index's tiles must all be read one way."""
+        from ..errors import SettingsError
+
+        meta, wanted = self.store.meta, self.settings.reader_engine
+        if meta is None or wanted == "auto" or meta.model != self.model or not meta.model.startswith("reader"):
+            return
+        has = (meta.options or {}).get("reader_engine", "tesseract")
+        if has != wanted:
+            raise SettingsError(f"this index reads with the {has} engine, not {wanted}; "
+                                f"`shotdex reembed --model {meta.model} --reader-engine {wanted}` re-reads it")
+
     @property
     def embedder(self):
         """The embedder, loaded once; checked against the index's fingerprint."""
@@ -224,6 +237,7 @@ class Index:
             from .ray_runner import connect
 
             connect(ray_address)
+        self._check_reader_engine()
         emb = self.embedder  # a model that cannot load leaves no folder behind
         self.store.make_folder()
         with writer_lock(self.store):

@@ -153,7 +153,7 @@ class ReadStage:
         self.workers = embedder.read_workers()
 
     def __call__(self, row: TileRow) -> TileRow:
-        row.reading = self.embedder.read_tile(row.tile.image)
+        row.reading = self.embedder.read_tile(row.tile.image, row.tile.kind)
         return row
 
     def release(self) -> None:

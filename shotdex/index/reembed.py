@@ -30,7 +30,9 @@ def reembed(store: Store, embedder, progress=None, batch: int = 64) -> int:
         # The old table does not change during the run (the writer lock is held), so pages are stable.
         rows = source.search().offset(offset).limit(batch).to_arrow().to_pylist()
         images = [decode_image(r["image"]) for r in rows]
-        embs = embedder.embed_tiles(images, hints=[r["true_text"] for r in rows])
+        # readers take the kinds (an engine may read some its own way); plugins' embed_tiles may not
+        kinds = {"kinds": [r["kind"] for r in rows]} if embedder.reads_text else {}
+        embs = embedder.embed_tiles(images, hints=[r["true_text"] for r in rows], **kinds)
         for r, e in zip(rows, embs):
             r["vector"] = e.vector.astype("float32")
             r["text"] = e.text or ""
