@@ -94,10 +94,11 @@ def test_read_stage_is_the_reader_embedders_ocr(tmp_path):
 
 
 class _FakeTile:
-    """Just the image attribute a read stage looks at (the rest of a Tile is provenance)."""
+    """Just what a read stage looks at: the image and the source kind (the rest of a Tile is provenance)."""
 
-    def __init__(self, image):
+    def __init__(self, image, kind: str = "text"):
         self.image = image
+        self.kind = kind
         self.text = ""
 
 
