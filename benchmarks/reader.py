@@ -147,7 +147,9 @@ def retrieval(sets: list[str]) -> dict:
             copy = Path(d) / "db"
             shutil.copytree(src, copy)
             t0 = time.perf_counter()
-            s = Settings.from_env(db=copy, model="reader", reader_engine="shotdex")
+            # everything as the Tesseract database was made but the engine (the tagger too)
+            opts = json.loads((src / "shotdex.json").read_text()).get("options") or {}
+            s = Settings.from_env(db=copy, model="reader", reader_engine="shotdex", tagger=bool(opts.get("tagger", False)))
             with open_index(settings=s) as idx:
                 n = idx.reembed()
             reread = time.perf_counter() - t0
