@@ -150,12 +150,6 @@ class Recogniser:
         x = x + np.maximum(_conv1d(x, taps["l3"], p["l3.b"], 2), 0)
         return x @ p["out.w"] + p["out.b"]
 
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        """Log-probabilities per frame (scores normalised; what the training script compares)."""
-        z = self.scores(batch)
-        z -= z.max(axis=2, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=2, keepdims=True))
-
     def read(self, pictures: list[np.ndarray], batch_px: int = 60_000) -> list[tuple[str, list[tuple[int, int, float]]]]:
         """For each picture: the text and, per character, (first frame, last frame, probability)."""
         order = sorted(range(len(pictures)), key=lambda i: pictures[i].shape[1])

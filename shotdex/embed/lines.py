@@ -132,13 +132,10 @@ def _cut(ink, x0, y0, x1, y1, line_h, out, depth) -> None:
     rows = _spans(region.any(axis=1))
     for r0, r1 in rows:
         band = region[r0:r1]
-        cols = _spans(band.any(axis=0))
-        if not cols:
-            continue
-        bx0, bx1 = cols[0][0], cols[-1][1]
+        profile = band.any(axis=0)  # never empty: every row of a band has ink
         h = r1 - r0
         if h > 1.8 * line_h and depth < 6:
-            wide = _spans(band.any(axis=0), COLUMN_GAP)
+            wide = _spans(profile, COLUMN_GAP)
             if len(wide) > 1:
                 for c0, c1 in wide:
                     _cut(ink, x0 + c0, y0 + r0, x0 + c1, y0 + r1, line_h, out, depth + 1)
@@ -151,6 +148,6 @@ def _cut(ink, x0, y0, x1, y1, line_h, out, depth) -> None:
         if h < MIN_H or h > MAX_H:
             continue  # dirt, a rule's end, dots; or a picture, a block too dense to be lines of text
         gap = max(6, int(round(SEGMENT_GAP * h)))
-        for s0, s1 in _spans(band.any(axis=0), gap):
+        for s0, s1 in _spans(profile, gap):
             # the band's height, not the segment's own: a cell reading "no" is scaled like its row
             out.append(Segment(x0 + s0, y0 + r0, s1 - s0, h))
