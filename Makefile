@@ -6,4 +6,4 @@ demo:
 test:
 	bash scripts/dev.sh test
 bench:
-	bash scripts/dev.sh setup && .venv/bin/python benchmarks/run_all.py
+	bash scripts/dev.sh bench

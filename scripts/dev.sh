@@ -3,12 +3,16 @@
 #   bash scripts/dev.sh setup   only set up
 #   bash scripts/dev.sh demo    set up, then render, index and search samples/
 #   bash scripts/dev.sh test    set up, then run the whole test suite
+#   bash scripts/dev.sh bench   set up (and the benchmark corpora's Debian packages), then every benchmark
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${SHOTDEX_VENV:-$ROOT/.venv}
 APT_PKGS="chromium fonts-dejavu-core fonts-liberation tesseract-ocr tesseract-ocr-eng python3-venv
   libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui python3-uno"
+
+# The corpora of two shared benchmark sets are Debian documentation packages (../shared/benchmarks/README.md).
+BENCH_APT_PKGS="python3.11-doc python-sklearn-doc"
 
 need_apt() {
   local missing=()
@@ -69,5 +73,6 @@ case "$cmd" in
   setup) setup ;;
   demo) setup; demo ;;
   test) setup; tests "$@" ;;
-  *) echo "usage: bash scripts/dev.sh setup|demo|test [pytest args]" >&2; exit 2 ;;
+  bench) APT_PKGS="$APT_PKGS $BENCH_APT_PKGS"; setup; "$VENV/bin/python" benchmarks/run_all.py "$@" ;;
+  *) echo "usage: bash scripts/dev.sh setup|demo|test [pytest args]|bench [run_all args]" >&2; exit 2 ;;
 esac
