@@ -130,6 +130,7 @@ def samples_db(tmp_path_factory):
         ("volcano field guide", "volcano-field-guide.pdf"),
     ],
 )
+@pytest.mark.slow
 def test_default_model_finds_the_sample_first(samples_db, query, expected):
     p = run("search", query, "--db", samples_db, "--json", "-k", "3", check=0)
     hits = [json.loads(x) for x in p.stdout.splitlines()]

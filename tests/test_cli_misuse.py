@@ -179,6 +179,7 @@ def test_one_word_each_unchanged_and_ignored(tmp_path, folder, db):
     assert "1 ignored" in p.stdout and "ignored: " in p.stderr and ".hidden.md" in p.stderr
 
 
+@pytest.mark.slow
 def test_file_url_works_as_a_source_and_a_query(tmp_path, folder):
     db = tmp_path / "db"
     url = (folder / "telescope.md").as_uri()
@@ -251,6 +252,7 @@ def test_version_and_short_help():
     assert "--show-completion" in run("-h", check=0).stdout
 
 
+@pytest.mark.slow
 def test_quiet_and_verbose(tmp_path, folder):
     p = run("index", folder, "--db", tmp_path / "db", "-q", env=TOY, check=0)
     assert p.stdout == "" and p.stderr == ""
@@ -263,6 +265,7 @@ def test_quiet_and_verbose(tmp_path, folder):
     assert lines and sum(int(a) for a, _ in lines) == 4 and sum(int(b) for _, b in lines) == 6, p.stderr
 
 
+@pytest.mark.slow
 def test_limit_paths_ls_and_dry_run(tmp_path, folder):
     db = tmp_path / "db"
     run("index", folder, "--db", db, env=TOY, check=0)
@@ -283,6 +286,7 @@ def test_limit_paths_ls_and_dry_run(tmp_path, folder):
     assert json.loads(p.stdout) == {"tiles": 3, "model": "toy:new"}
 
 
+@pytest.mark.slow
 def test_deleted_file_is_reported_with_how_to_prune(tmp_path, folder):
     c = tmp_path / "c"
     shutil.copytree(folder, c)
@@ -296,6 +300,7 @@ def test_deleted_file_is_reported_with_how_to_prune(tmp_path, folder):
     assert "1 pruned" in p.stdout and "no longer" not in p.stderr
 
 
+@pytest.mark.slow
 def test_long_pdf_is_indexed_whole_and_the_cap_says_how_to_lift_it(tmp_path):
     long = pdf(tmp_path / "long.pdf", 35)
     rep = json.loads(run("index", long, "--db", tmp_path / "db", "--json", env=TOY, check=0).stdout)
@@ -304,6 +309,7 @@ def test_long_pdf_is_indexed_whole_and_the_cap_says_how_to_lift_it(tmp_path):
     assert "max_tiles=4" in p.stderr and "--max-tiles" in p.stderr and "SHOTDEX_MAX_TILES" in p.stderr
 
 
+@pytest.mark.slow
 def test_unchanged_url_is_unchanged_on_reindex(tmp_path):
     from reliability_util import CountingServer
 
@@ -324,6 +330,7 @@ def test_model_that_cannot_load_is_one_line_and_leaves_no_folder(tmp_path):
     assert "no-weights" in msg and not db.exists()
 
 
+@pytest.mark.slow
 def test_long_pdf_memory_is_bounded(tmp_path):
     """Tiles stream from the renderer (a PDF page is ~5 MB decoded): 400 pages in about the memory of 10."""
     # VmHWM: the peak of this process since exec (ru_maxrss keeps the parent's across fork and exec)

@@ -142,6 +142,7 @@ def test_contract_reader(reader, sample_images):
     assert reader.dim == 384 and reader.name == "reader"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["clip", "siglip"])
 def test_contract_hf(kind, tiny_models, sample_images):
     emb = get_embedder(f"hf:{tiny_models[kind]}")

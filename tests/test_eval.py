@@ -136,3 +136,87 @@ def test_k_is_the_cut_off_of_every_metric():
     m10 = rank_metrics(rankings, relevant, k=10)
     assert m10["recall@10"] == 1.0 and m10["mrr@10"] == pytest.approx((0.5 + 1 + 0.2) / 3, abs=1e-4)
     assert list(rank_metrics(rankings, relevant, k=20)) == ["recall@1", "recall@5", "recall@10", "recall@20", "mrr@20", "ndcg@20"]
+
+
+_BASELINES = {
+    "full text, LanceDB FTS (true text)", "bm25, bm25s (true text)", "sentence model (true text)",
+    "bm25s + sentence fusion (true text)", "LanceDB FTS + sentence fusion (true text)",
+    "bm25, bm25s (true whole-page text)", "full text, LanceDB FTS (true whole-page text)",
+    "whole-page bm25s + sentence fusion (true text)",
+}
+
+
+def _baseline_corpus(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    docs = {
+        "ice.md": "# Glaciers\n\nA glacier carves its valley; the moraine marks where the ice stood.",
+        "bread.md": "# Sourdough\n\nFeed the rye starter twice a day and bake the loaf at dawn.",
+        "sky.txt": "Telescope notes: collimate the mirror before observing Jupiter's moons.",
+        "rain.csv": "city,month,rainfall mm\nBergen,October,250\nOslo,October,80\n",
+    }
+    for name, text in docs.items():
+        (corpus / name).write_text(text)
+    from PIL import Image, ImageDraw
+
+    picture = tmp_path / "glacier.png"
+    im = Image.new("RGB", (400, 120), "white")
+    ImageDraw.Draw(im).text((10, 40), "glacier moraine", fill="black")
+    im.save(picture)
+    queries = [
+        {"id": "words", "query": "glacier moraine", "relevant": ["ice.md"]},
+        {"id": "meaning", "query": "frozen rivers slowly grinding mountains down", "relevant": ["ice.md"]},
+        {"id": "table", "query": "Bergen rainfall", "relevant": ["rain.csv"]},
+        {"id": "image", "image": str(picture), "relevant": ["ice.md"]},  # no words: no text-only system runs it
+    ]
+    qf = tmp_path / "q.jsonl"
+    qf.write_text("".join(json.dumps(q) + "\n" for q in queries))
+    return qf, corpus
+
+
+def test_eval_with_baselines_runs_every_text_only_retriever_over_the_true_text(tmp_path):
+    """`shotdex eval --baselines` in the library: BM25 (bm25s and LanceDB's), the sentence model and
+    their fusions over the renderer's true text of the indexed tiles, per tile and per whole page,
+    scored on the same queries as shotdex (the toy embedder indexes; the baselines never use it)."""
+    import shotdex
+    from shotdex.evaluate import evaluate
+
+    qf, corpus = _baseline_corpus(tmp_path)
+    settings = shotdex.Settings(plugins="toy_embedder", model="toy")
+    with shotdex.open(db=tmp_path / "db", settings=settings) as idx:
+        res = evaluate(idx, qf, corpus, baselines=True)
+    b = res["baselines"]
+    assert set(b) == _BASELINES
+    for name, m in b.items():
+        assert len(m["_ndcg"]) == 3, name  # the image query is not theirs to answer
+    # the two word queries are each answered first by every keyword retriever
+    for name in ("bm25, bm25s (true text)", "full text, LanceDB FTS (true text)", "bm25, bm25s (true whole-page text)"):
+        assert b[name]["_ndcg"][0] == 1.0 and b[name]["_ndcg"][2] == 1.0, (name, b[name]["_ndcg"])
+    # no shared word: keyword retrievers miss the paraphrase, the sentence model finds it
+    assert b["bm25, bm25s (true text)"]["_ndcg"][1] < 1.0
+    assert b["sentence model (true text)"]["_ndcg"][1] == 1.0
+    assert b["sentence model (true text)"]["recall@1"] >= 2 / 3
+
+
+@pytest.mark.slow
+def test_eval_cli_with_and_without_baselines(tmp_path):
+    """The CLI: without --baselines only shotdex's row; with it one row per baseline, in the table and
+    in --json (without the per-query internals)."""
+    from reliability_util import TOY, run_cli
+
+    qf, corpus = _baseline_corpus(tmp_path)
+
+    def cli(*args):
+        p = run_cli("eval", qf, "--corpus", corpus, "--db", tmp_path / "db", *args, env=TOY, timeout=300)
+        assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+        return p.stdout
+
+    plain = json.loads(cli("--json"))
+    assert "baselines" not in plain and plain["queries"] == 4
+    with_b = json.loads(cli("--json", "--baselines"))
+    assert set(with_b["baselines"]) == _BASELINES
+    assert all("_ndcg" not in m and "_curve" not in m for m in with_b["baselines"].values())
+    assert with_b["baselines"]["bm25, bm25s (true text)"]["recall@1"] == pytest.approx(2 / 3, abs=1e-3)
+    table = cli("--baselines").splitlines()
+    assert table[0].split()[0] == "system" and table[1].split()[0] == "shotdex"
+    assert {line[:40].strip() for line in table[2:2 + len(_BASELINES)]} == {n[:40].strip() for n in _BASELINES}

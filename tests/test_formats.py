@@ -96,6 +96,7 @@ def test_text_without_a_known_ending_and_gzip_text_are_found_binaries_stay_ignor
         assert Path(hit.source).name == name and hit.kind == "text", query
 
 
+@pytest.mark.slow
 def test_include_and_exclude_globs_on_index(tmp_path):
     docs = tmp_path / "docs"
     (docs / "logs").mkdir(parents=True)
@@ -161,6 +162,7 @@ def make_epub(path: Path, chapters: list[str], remote: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_epub_chapters_in_reading_order_with_their_own_css_and_nothing_remote(tmp_path):
     listener = _Listener()
     try:

@@ -127,6 +127,7 @@ def _tiles_holding(idx, source_name: str, word: str) -> set[int]:
     return {r["tile"] for r in rows if r["source"].endswith(source_name) and word in (r["text"] or "").lower()}
 
 
+@pytest.mark.slow
 @needs_reader
 def test_words_split_over_tiles_rank_that_page_first(split_db):
     idx, _ = split_db

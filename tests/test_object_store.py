@@ -53,6 +53,7 @@ def _keys(store, prefix):
             if i.type == fs.FileType.File]
 
 
+@pytest.mark.slow
 def test_index_search_status_remove_on_s3(s3, tmp_path):
     env, store = s3
     db = f"s3://{BUCKET}/lib/db"
@@ -77,6 +78,7 @@ def test_index_search_status_remove_on_s3(s3, tmp_path):
     assert p.stdout.strip().splitlines()[-1].startswith("1 added, 0 updated, 7 unchanged"), p.stdout + p.stderr
 
 
+@pytest.mark.slow
 def test_a_second_writer_gets_index_locked(s3, monkeypatch):
     env, _ = s3
     db = f"s3://{BUCKET}/locked/db"
@@ -136,6 +138,7 @@ def _state(idx):
     return ids, rows
 
 
+@pytest.mark.slow
 def test_a_killed_ray_run_then_a_rerun_ends_consistent(s3, tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     import shotdex

@@ -107,6 +107,7 @@ def test_docx_pages_and_table_are_found_on_their_page(tmp_path):
         assert hit.kind == "office"
 
 
+@pytest.mark.slow
 def test_pptx_slides_and_a_chart_picture_found_by_reading_them(tmp_path):
     """The chart slide holds no text at all: only OCR of the rendered slide (the reader) can find it.
     Run as a user would, through the CLI in its own process (the reader's model stays out of pytest's)."""
@@ -127,6 +128,7 @@ def test_pptx_slides_and_a_chart_picture_found_by_reading_them(tmp_path):
     assert hit["page"] == 1 and "turnip" in hit["snippet"].lower()
 
 
+@pytest.mark.slow
 def test_odt_ods_rtf_made_by_libreoffice_are_found(tmp_path):
     src = make_docx(tmp_path / "src.docx")
     lo_make(tmp_path, "convert", src, tmp_path / "harbour.odt", "writer8")
@@ -259,6 +261,7 @@ def test_document_macros_never_run(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_corrupt_encrypted_and_zip_bomb_documents_give_one_line_each_and_the_run_goes_on(tmp_path):
     import msoffcrypto.format.ooxml
 

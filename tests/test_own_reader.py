@@ -199,6 +199,7 @@ def test_index_remembers_its_engine(rendered, tmp_path):
     assert out.returncode != 0 and "Traceback" not in out.stderr and "reembed" in out.stderr
 
 
+@pytest.mark.slow
 def test_search_loads_neither_torch_nor_the_recogniser(rendered, tmp_path):
     folder, _ = rendered
     db = tmp_path / "db"
@@ -220,6 +221,7 @@ def test_search_loads_neither_torch_nor_the_recogniser(rendered, tmp_path):
     assert out.stdout.split() == ["False", "False"]
 
 
+@pytest.mark.slow
 def test_training_is_deterministic(tmp_path):
     """Two tiny training runs from the same seed give the same weights, byte for byte."""
     code = (

@@ -40,6 +40,7 @@ def _rows(idx):
     return {r["id"]: (r["source"], r["text"], tuple(round(x, 6) for x in r["vector"])) for r in t}
 
 
+@pytest.mark.slow
 def test_stages_chained_by_hand_build_the_same_index_as_the_runner(tmp_path):
     corpus = _corpus(tmp_path / "c")
     threaded = shotdex.open(db=tmp_path / "threaded", settings=TOY)
@@ -117,6 +118,7 @@ def test_progress_moves_per_tile_before_sources_are_written(tmp_path):
     assert events[-1].sources_done == 5
 
 
+@pytest.mark.slow
 def test_stop_event_ends_a_run_early_and_keeps_whole_sources(tmp_path):
     corpus = _corpus(tmp_path / "c", n=6)
     idx = shotdex.open(db=tmp_path / "db", settings=TOY)

@@ -49,6 +49,7 @@ def _env(site: Path) -> dict:
     return {"PYTHONPATH": os.pathsep.join([str(TESTS), str(site)])}
 
 
+@pytest.mark.slow
 def test_entry_point_plugins_are_listed_and_usable(tmp_path):
     site = _site(tmp_path, {"toy": "toy_embedder", "echo": "shotdex_testplug:make_echo",
                             "broken": "no_such_module_for_shotdex_xyz"})

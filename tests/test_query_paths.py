@@ -150,6 +150,7 @@ def test_hf_model_through_add_text_and_image_search(kind, tiny_models, corpus, t
 
 
 # -- hf through the CLI -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_hf_model_through_the_cli(tiny_models, corpus, tmp_path):
     db, model = tmp_path / "db", f"hf:{tiny_models['clip']}"
     p = run_cli("index", corpus, "--db", db, "--model", model)
@@ -170,6 +171,7 @@ def test_hf_model_through_the_cli(tiny_models, corpus, tmp_path):
 
 
 # -- --url, --render-query (toy embedder: ranking through the real renderer) ------------------------
+@pytest.mark.slow
 def test_url_query_uses_every_tile_of_the_page(tmp_path, corpus, page_server):
     """The page's matching words are on its second tile only: with the first tile alone the query
     found nothing related."""
@@ -188,6 +190,7 @@ def test_url_query_uses_every_tile_of_the_page(tmp_path, corpus, page_server):
     idx.close()
 
 
+@pytest.mark.slow
 def test_render_query_and_url_through_the_cli(tmp_path, corpus, page_server):
     db = tmp_path / "db"
     assert run_cli("index", corpus, "--db", db, env=TOY_ENV).returncode == 0
@@ -200,6 +203,7 @@ def test_render_query_and_url_through_the_cli(tmp_path, corpus, page_server):
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "cannot render" in p.stderr, p.stderr
 
 
+@pytest.mark.slow
 def test_render_query_library_ranks_by_the_rendered_text(tmp_path, corpus):
     with shotdex.open(db=tmp_path / "db", settings=TOY) as idx:
         idx.add([corpus])
@@ -286,6 +290,7 @@ def test_reembed_library_toy_to_hf_then_image_search_matches(tmp_path, corpus, t
         shotdex.open(db=db, settings=TOY).search("telescope")
 
 
+@pytest.mark.slow
 @needs_reader
 def test_reembed_cli_hf_to_reader_then_text_search_finds_it(tmp_path, corpus, tiny_models):
     db, hf = tmp_path / "db", f"hf:{tiny_models['clip']}"

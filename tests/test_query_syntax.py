@@ -128,6 +128,7 @@ def _cli(*args, env=None, timeout=600):
                           text=True, env=e, timeout=timeout, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_syntax_laden_queries_through_the_cli_toy(toy_index):
     _, tmp = toy_index
     env = {"SHOTDEX_PLUGINS": "toy_embedder", "SHOTDEX_MODEL": "toy"}
@@ -138,6 +139,7 @@ def test_syntax_laden_queries_through_the_cli_toy(toy_index):
         assert [json.loads(line) for line in p.stdout.splitlines() if line.strip()], q
 
 
+@pytest.mark.slow
 def test_quoted_queries_through_the_cli_with_the_reader(tmp_path):
     corpus = _corpus(tmp_path / "corpus")
     db = tmp_path / "db"
@@ -152,6 +154,7 @@ def test_quoted_queries_through_the_cli_with_the_reader(tmp_path):
     assert names[0] == "together.txt" and names.index("together.txt") < names.index("apart.txt")
 
 
+@pytest.mark.slow
 def test_eval_with_a_poisoned_query_reports_every_other_query(toy_index, tmp_path):
     _, tmp = toy_index
     corpus = tmp / "corpus"

@@ -48,6 +48,7 @@ QUERIES = ["monthly rainfall in Bergen 2023", "Nordic capital cities", "feeding 
            "volcano field guide", "tea brewing temperature"]
 
 
+@pytest.mark.slow
 def test_ray_indexes_samples_like_the_local_runner(ray_address, tmp_path):
     corpus = tmp_path / "samples"
     shutil.copytree(SAMPLES, corpus)
@@ -83,6 +84,7 @@ def test_ray_indexes_samples_like_the_local_runner(ray_address, tmp_path):
     on_ray.close()
 
 
+@pytest.mark.slow
 def test_a_failing_source_is_reported_as_the_local_runner_does(ray_address, tmp_path):
     (tmp_path / "in").mkdir()
     good = tmp_path / "in" / "ok.md"
@@ -98,6 +100,7 @@ def test_a_failing_source_is_reported_as_the_local_runner_does(ray_address, tmp_
     assert r.failed[0][1] == local.failed[0][1]
 
 
+@pytest.mark.slow
 def test_cli_joins_a_cluster_by_address(ray_address, tmp_path):
     env = dict(os.environ, **ENV, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
                SHOTDEX_PLUGINS="toy_embedder", SHOTDEX_MODEL="toy")
@@ -136,3 +139,13 @@ def test_import_and_the_local_path_load_neither_ray_nor_an_s3_client(tmp_path):
                        env=dict(os.environ, **ENV, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")])))
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 3, 4, 7, 16, 64])
+def test_actor_plan_fits_the_cluster(cpus):
+    """Every CPU gets a read actor, every four a render actor (at least one), and all of them fit."""
+    from shotdex.index.ray_runner import plan_actors
+
+    render, read, each = plan_actors(cpus)
+    assert read == cpus and render == max(1, cpus // 4)
+    assert (render + read) * each <= cpus + 1e-9 and 0 < each <= 1.0

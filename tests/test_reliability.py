@@ -54,6 +54,7 @@ def _drop_dac_caps() -> list[str]:
 
 
 # ------------------------------------------------------------------------------------- bad input
+@pytest.mark.slow
 def test_bad_input_corpus_one_line_each_good_ones_indexed_nothing_lost(tmp_path):
     """Every bad file: exactly one 'failed:'/'ignored:' line naming it and why; the good ones indexed;
     exit 1; a previously indexed source (untouched, or since turned into junk) keeps its tiles; time and
@@ -120,6 +121,7 @@ def test_bad_input_corpus_one_line_each_good_ones_indexed_nothing_lost(tmp_path)
         assert weird and Path(weird[0].source).name == badcorpus.WEIRD_NAME
 
 
+@pytest.mark.slow
 def test_js_loop_killed_by_time_limit_popups_and_dialogs_harmless(tmp_path):
     """With --js an endless script is stopped by its time limit (the run goes on); pop-ups, alerts,
     prompts and downloads neither block nor leak."""
@@ -250,6 +252,7 @@ def test_kill9_with_default_embedder_then_rerun_matches(tmp_path):
 
 
 # ------------------------------------------------------------------------------ Chromium killed
+@pytest.mark.slow
 def test_chromium_killed_mid_source_is_restarted_retried_once_then_failed(tmp_path, monkeypatch):
     """Chromium SIGKILLed (by pid, from outside the renderer) while a source renders: the browser is
     restarted and the source retried; killed on both tries, the source is reported failed; every other
@@ -283,6 +286,7 @@ def test_chromium_killed_mid_source_is_restarted_retried_once_then_failed(tmp_pa
     assert [(Path(s).name, "crashed twice" in why) for s, why in rep.failed] == [("doomed.md", True)]
 
 
+@pytest.mark.slow
 def test_chromium_killed_from_outside_during_cli_run(tmp_path):
     """The same, as it happens to a user: the `shotdex index` process's Chromium is killed at some
     moment; the run finishes, every source is accounted for, nothing is duplicated."""
@@ -312,6 +316,7 @@ def test_chromium_killed_from_outside_during_cli_run(tmp_path):
 
 
 # ------------------------------------------------------------------------------------- Ctrl-C
+@pytest.mark.slow
 def test_ctrl_c_stops_fast_keeps_what_was_written_and_says_how_to_resume(tmp_path):
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -361,6 +366,7 @@ def _mount_tmpfs(where: Path, size: str) -> bool:
                           capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 def test_disk_full_on_a_real_small_filesystem(tmp_path):
     """The db lives on a 24 MB tmpfs; the disk fills during a run: one clear line (no traceback), exit 6;
     after space is freed the db opens with its earlier contents and a rerun finishes the job."""
@@ -606,6 +612,7 @@ def test_snippets_do_not_depend_on_the_hash_seed():
     assert len(seen) == 1, seen
 
 
+@pytest.mark.slow
 def test_names_with_bytes_that_are_not_utf8_or_with_newlines_are_indexed_losslessly(tmp_path):
     """A file named b'caf\\xe9-menu.md' is indexed, found, and named losslessly: the library gives back the
     path Python opens (its byte as a surrogate escape), the CLI prints its bytes, `remove` drops it; a

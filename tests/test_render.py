@@ -294,6 +294,7 @@ def test_vega_remote_data_is_refused(renderer, tmp_path):
 
 
 # ------------------------------------------------------------------------------ JavaScript
+@pytest.mark.slow
 def test_infinite_js_loop_does_not_hang(js_renderer, renderer, tmp_path):
     page = tmp_path / "loop.html"
     page.write_text("<html><body><p>spinning</p><script>while (true) {}</script></body></html>")

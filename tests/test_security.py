@@ -58,6 +58,7 @@ def _leaky_pages(folder: Path, base: str) -> None:
     (folder / "notes.md").write_text(f"# Notes\n\n![pic]({base}/md.png) <img src='{base}/raw.png'>\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("js", [False, True], ids=["js-off", "js-on"])
 def test_index_makes_zero_requests_to_a_loopback_server(tmp_path, server, js):
     pages = tmp_path / "pages"
@@ -128,6 +129,7 @@ def test_local_files_outside_the_page_folder_stay_unread(tmp_path):
     assert img.crop((520, 60, 720, 260)).tobytes() == img.crop((760, 60, 960, 260)).tobytes()
 
 
+@pytest.mark.slow
 def test_explicit_urls_only_their_own_origin_and_redirects_need_the_flag(tmp_path, server, other):
     """An explicit URL (here on 127.0.0.1) is fetched, but its page cannot pull from another origin;
     a redirect to another origin (here also a loopback address) is refused, and followed only with
@@ -220,6 +222,7 @@ def test_vega_lite_image_marks_stay_inside_the_spec_folder(tmp_path, server):
     assert _has_color(images[str(charts / "ok.vl.json")], (0, 0, 255))
 
 
+@pytest.mark.slow
 def test_symlinks_out_of_the_given_folders_are_not_followed_unless_asked(tmp_path):
     """A file link to a secret outside the folder and a folder link to an outside folder are skipped
     (one line each, naming --follow-links); a link to a file inside the folder is followed; with

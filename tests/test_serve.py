@@ -229,6 +229,7 @@ def test_page_errors_are_shown_with_4xx(server):
     assert status == 404 and b"no source" in page
 
 
+@pytest.mark.slow
 def test_render_query_through_the_server_also_at_once(server, corpus):
     idx, _ = corpus
     texts = ["Nordic capitals", "sourdough starter", "kayak packing list"]
@@ -435,6 +436,7 @@ def test_sigterm_stops_serve_cleanly(tmp_path, corpus):
     assert rc == 0 and "stopped" in proc.stderr.read() and not (db / RECORD).exists()
 
 
+@pytest.mark.slow
 def test_cli_search_through_a_running_server(tmp_path):
     c = tmp_path / "c"
     c.mkdir()
@@ -524,6 +526,7 @@ def _all_images_loaded(page) -> bool:
     return page.evaluate("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
 
 
+@pytest.mark.slow
 def test_the_page_in_chromium(server, corpus, browser, tmp_path):
     idx, c = corpus
     context = browser.new_context(viewport={"width": 1200, "height": 900})

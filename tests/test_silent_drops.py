@@ -147,6 +147,7 @@ def _tiles_of(idx, name: str) -> list[dict]:
     return [r for r in rows if Path(r["source"]).name == name]
 
 
+@pytest.mark.slow
 def test_torn_journal_rechecks_every_source_and_says_so(tmp_path, monkeypatch):
     """A run is cut off after bread.md's new tiles were committed but before its row (fault injected
     at that moment); the file is then put back as it was, so its row looks current, and the journal
@@ -203,6 +204,7 @@ def test_any_unreadable_journal_counts_as_torn(tmp_path, content):
     assert len(rep.updated) == 3 and not rep.skipped and len(rep.warnings) == 1, rep
 
 
+@pytest.mark.slow
 def test_torn_journal_is_one_warning_line_on_the_cli(tmp_path):
     from reliability_util import TOY as TOY_ENV, run_cli
     from shotdex.index.store import PENDING_FILE
@@ -220,6 +222,7 @@ def test_torn_journal_is_one_warning_line_on_the_cli(tmp_path):
 
 
 # -- a source that turns bad: last good version kept, marked stale ----------------------------------
+@pytest.mark.slow
 def test_source_that_turns_bad_stays_searchable_marked_stale(tmp_path):
     from reliability_util import TOY as TOY_ENV, run_cli
 

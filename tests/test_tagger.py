@@ -83,6 +83,7 @@ def test_tagger_is_deterministic_across_calls_and_processes():
     assert json.loads(out) == [a.tag, a.conf, hashlib.sha256(a.visual.tobytes()).hexdigest()]
 
 
+@pytest.mark.slow
 def test_training_pictures_and_weights_rebuild_the_same(tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
