@@ -320,20 +320,25 @@ class Index:
         self.store.require()
         query_text = text
         # one query at a time through the lazy embedder and the query renderer (a server's threads)
-        with self._query_lock:
-            emb = self.embedder
-            visual = None
-            if text is not None and not render_query:
-                vectors = [emb.embed_queries([parse_query(text).text or text])[0]]
-            else:
+        visual = None
+        if text is not None and not render_query:
+            plain = parse_query(text).text or text
+
+            def encode():  # called by search.candidates once the full-text searches are under way
+                with self._query_lock:
+                    return self.embedder.embed_queries([plain])[0]
+            vectors = [encode]
+        else:
+            with self._query_lock:
+                emb = self.embedder
                 plain = None if text is None else parse_query(text).text or text
                 images, hints = self._query_images(plain, image, url)
                 readings = emb.embed_tiles(images, hints=hints)
-                vectors = [r.vector for r in readings]
-                if image is not None and readings:  # a picture also searches by its looks
-                    visual = readings[0].visual
-                # A reading embedder also gives the words it saw, which feed the full-text side.
-                query_text = " ".join(r.text for r in readings if r.text) or None
+            vectors = [r.vector for r in readings]
+            if image is not None and readings:  # a picture also searches by its looks
+                visual = readings[0].visual
+            # A reading embedder also gives the words it saw, which feed the full-text side.
+            query_text = " ".join(r.text for r in readings if r.text) or None
         hybrid_on = hybrid if hybrid is not None else True
         snap, query_text = self.store.snapshot(), query_text if hybrid_on else None
         try:

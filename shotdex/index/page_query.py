@@ -29,7 +29,8 @@ def search_page(
     depth = max(k * 10, 50)
     merged = Candidates(rows={}, vector={}, text={})
     for i, vector in enumerate(vectors):
-        c = candidates(store, vector, text if i == 0 else None, depth=depth, kind=kind, where=where, hybrid=hybrid)
+        c = candidates(store, vector, text if i == 0 else None, depth=depth, kind=kind, where=where, hybrid=hybrid,
+                       page_fields=fusion.page_fields())
         merged.rows.update(c.rows)
         if i == 0:
             merged.text, merged.pages = c.text, c.pages

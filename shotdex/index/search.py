@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 
 from ..errors import QueryError
@@ -76,6 +77,12 @@ class Fusion:
     page_weight: float = 0.5
     heading_boost: float = 1.0
     title_boost: float = 0.0
+
+    def page_fields(self) -> tuple[str, ...]:
+        """The page fields this fusion weighs (none without a page weight; the title only when boosted)."""
+        if self.page_weight <= 0:
+            return ()
+        return ("text",) + (("heading",) if self.heading_boost else ()) + (("title",) if self.title_boost else ())
 
     def weight_for(self, query: str | None) -> float:
         """The full-text weight for this query."""
@@ -209,14 +216,24 @@ def candidates(
     where: str | None = None,
     hybrid: bool | None = None,
     visual=None,
+    page_fields: tuple[str, ...] | None = None,
 ) -> Candidates:
     """The top `depth` tiles by vector and (when hybrid and there is text) by full text, and by the
-    visual vector when one is given and the index has them."""
+    visual vector when one is given and the index has them; each candidate source's BM25 over
+    `page_fields` (default: all of them). The full-text searches run on other threads while the
+    query is encoded (`vector` may be a function that returns it) and the vector searches run here
+    (the sentence model's matrix products and LanceDB's searches leave the GIL)."""
     table = store.tiles
     flt = build_filter(kind, where)
     cols = columns(store)
     vis_rows: list[dict] = []
+    parsed = parse_query(text) if text and (hybrid is None or hybrid) else None
+    if parsed is not None and not words(parsed.text):
+        parsed = None
     try:
+        pending_text = _pool().submit(_text_candidates, store, parsed, flt, depth, cols) if parsed else None
+        if callable(vector):
+            vector = vector()
         if visual is not None and store.meta is not None and store.meta.visual_dim == len(visual):
             vq = table.search(visual, vector_column_name="visual").distance_type("cosine")
             if flt:
@@ -228,10 +245,7 @@ def candidates(
         if flt:
             q = q.where(flt, prefilter=True)
         vec_rows = q.limit(depth).select(cols).to_list()
-        text_rows: dict[str, dict] = {}
-        parsed = parse_query(text) if text and (hybrid is None or hybrid) else None
-        if parsed is not None and words(parsed.text):
-            text_rows = _text_candidates(store, parsed, flt, depth, cols)
+        text_rows: dict[str, dict] = pending_text.result() if pending_text else {}
     except QueryError:
         raise
     except Exception as exc:  # lancedb reports bad SQL as a generic error
@@ -242,7 +256,7 @@ def candidates(
     rows = {r["id"]: r for r in vec_rows}
     for r in [*text_rows.values(), *vis_rows]:
         rows.setdefault(r["id"], r)
-    pages = _page_candidates(store, parsed, {r["source"] for r in rows.values()}) if parsed is not None else {}
+    pages = _page_candidates(store, parsed, {r["source"] for r in rows.values()}, page_fields) if parsed else {}
     return Candidates(
         rows=rows,
         vector={r["id"]: 1.0 - float(r["_distance"]) for r in vec_rows},
@@ -252,23 +266,46 @@ def candidates(
     )
 
 
-def _page_candidates(store: Store, parsed, sources: set[str]) -> dict[str, dict[str, float]]:
+def _page_candidates(store: Store, parsed, sources: set[str], fields: tuple[str, ...] | None = None) -> dict[str, dict[str, float]]:
     """BM25 of each candidate source's page fields (its whole read text, headings, title), so that the
     evidence of all its tiles counts; only sources the tile searches found (so --kind and --where hold
-    and every hit names a tile). Empty for an index without current page fields."""
-    if not sources or not words(parsed.text) or not store.page_index_ready():
+    and every hit names a tile). Empty for an index without current page fields. One search per
+    field, at the same time."""
+    from .store import PAGE_FIELDS
+
+    fields = PAGE_FIELDS if fields is None else fields
+    if not sources or not fields or not words(parsed.text) or not store.page_index_ready():
         return {}
     from lancedb.query import MatchQuery
 
-    from .store import PAGE_FIELDS
+    flt = sql_in("source", sorted(sources))
+    table = store.sources
+
+    def field_scores(col: str) -> list[dict]:
+        q = table.search(MatchQuery(parsed.text, col), query_type="fts").where(flt, prefilter=True)
+        return q.limit(len(sources)).select(["source"]).to_list()
 
     out: dict[str, dict[str, float]] = {}
-    flt = sql_in("source", sorted(sources))
-    for col in PAGE_FIELDS:
-        q = store.sources.search(MatchQuery(parsed.text, col), query_type="fts").where(flt, prefilter=True)
-        for r in q.limit(len(sources)).select(["source"]).to_list():
+    for col, found in zip(fields, _pool().map(field_scores, fields)):
+        for r in found:
             out.setdefault(r["source"], {})[col] = float(r["_score"])
     return out
+
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool():
+    """The threads that run a query's full-text searches next to its vector search (shared by every
+    search of the process; a server's request threads submit to it too)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shotdex-search")
+        return _POOL
 
 
 def _text_candidates(store: Store, parsed, flt: str | None, depth: int, cols: list[str]) -> dict[str, dict]:
@@ -322,7 +359,7 @@ def search_store(
     if k <= 0:
         raise QueryError("k must be at least 1")
     cands = candidates(store, vector, text, depth=max(k * 10, 50), kind=kind, where=where, hybrid=hybrid,
-                       visual=visual)
+                       visual=visual, page_fields=fusion.page_fields())
     return rank_candidates(cands, text, k=k, tiles=tiles, fusion=fusion)
 
 
