@@ -105,7 +105,7 @@ def _sections(heads: list[str]) -> str:
 def split_db(tmp_path_factory):
     """`split.md` holds each of three rare words once, on three different tiles. Each of three notes,
     as long and laid out the same, holds one of them once (so its tile ties with split.md's tiles by
-    tile-level BM25); two fillers make the words rare."""
+    tile-level BM25); two fillers (titled "Harbour log") make the words rare."""
     root = tmp_path_factory.mktemp("pages")
     corpus = root / "corpus"
     corpus.mkdir()
@@ -114,7 +114,7 @@ def split_db(tmp_path_factory):
     for w in words:
         (corpus / f"note-{w}.md").write_text(_sections([f"The {w} section.", "Tides.", "Ferries."]))
     for i in range(2):
-        (corpus / f"filler-{i}.md").write_text(_filler(6, i) + "\n")
+        (corpus / f"filler-{i}.md").write_text(f"# Harbour log {i}\n\n" + _filler(6, i) + "\n")
     idx = shotdex.open(db=root / "db", settings=shotdex.Settings(ocr_workers=2))
     rep = idx.add([corpus])
     assert not rep.failed, rep.failed
@@ -127,7 +127,6 @@ def _tiles_holding(idx, source_name: str, word: str) -> set[int]:
     return {r["tile"] for r in rows if r["source"].endswith(source_name) and word in (r["text"] or "").lower()}
 
 
-@pytest.mark.slow
 @needs_reader
 def test_words_split_over_tiles_rank_that_page_first(split_db):
     idx, _ = split_db
@@ -144,6 +143,25 @@ def test_words_split_over_tiles_rank_that_page_first(split_db):
     # The default hybrid ranking, where the vector side has its say too, moves the page up.
     rank = lambda hits: [Path(h.source).name for h in hits].index("split.md")  # noqa: E731
     assert rank(idx.search(query, k=6)) < rank(idx.search(query, k=6, fusion=replace(FUSION, page_weight=0.0)))
+
+
+@needs_reader
+def test_only_the_page_fields_the_fusion_weighs_are_searched_and_nothing_changes(split_db):
+    from shotdex.index.search import candidates, rank_candidates
+
+    idx, _ = split_db
+    assert FUSION.page_fields() == ("text", "heading")  # title_boost 0 by default
+    assert replace(FUSION, page_weight=0.0).page_fields() == ()
+    assert replace(FUSION, title_boost=1.0).page_fields() == ("text", "heading", "title")
+    query = "quokka marmalade zeppelin harbour"  # the fillers' title holds "harbour"
+    vec = idx.embedder.embed_queries([query])[0]
+    every = candidates(idx.store, vec, query, depth=50)
+    weighed = candidates(idx.store, vec, query, depth=50, page_fields=FUSION.page_fields())
+    assert any("title" in f for f in every.pages.values()) and not any("title" in f for f in weighed.pages.values())
+    assert [(h.source, h.score) for h in rank_candidates(every, query, k=8)] == \
+        [(h.source, h.score) for h in rank_candidates(weighed, query, k=8)]
+    assert [(h.source, h.score) for h in idx.search(query, k=8)] == \
+        [(h.source, h.score) for h in rank_candidates(every, query, k=8)]
 
 
 def _fields(idx) -> dict[str, tuple]:
