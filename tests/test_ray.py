@@ -57,8 +57,8 @@ def test_ray_indexes_samples_like_the_local_runner(ray_address, tmp_path):
     events = []
     r_local = local.add([corpus])
     r_ray = on_ray.add([corpus], runner="ray", progress=events.append)
+    assert r_ray.failed == r_local.failed and r_ray.ok, (r_ray.failed, r_local.failed)
     assert sorted(r_ray.added) == sorted(r_local.added) and r_ray.tiles == r_local.tiles > 20
-    assert r_ray.failed == r_local.failed and r_ray.ok
     # the progress display is fed the same way: a start, tiles as they are written, sources at the commit
     assert events[0].sources_done == 0 and events[-1].sources_done == len(r_ray.added)
     assert max(e.tiles_done for e in events) == r_ray.tiles
