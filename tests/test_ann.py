@@ -135,6 +135,7 @@ def test_cli_search_does_not_load_the_deferred_modules(tmp_path, eager):
         assert report["loaded"] == []
 
 
+@pytest.mark.slow
 def test_the_deferred_client_still_works_when_used(tmp_path):
     code = (
         "import sys\n"

@@ -67,6 +67,7 @@ def test_render_writes_tiles_and_manifest_and_names_the_bad_file(tmp_path, mixed
     assert rows and all(r["kind"] == "table" for r in rows) and "Oslo" in rows[0]["text"]
 
 
+@pytest.mark.slow
 def test_library_render_tiles_matches_the_cli(tmp_path, mixed):
     import shotdex
     from shotdex.errors import SourceNotFound

@@ -75,6 +75,7 @@ def test_render_out_is_a_file(tmp_path, folder):
     assert "--out" in msg and "not a folder" in msg
 
 
+@pytest.mark.slow
 def test_show_without_or_with_unknown_ending(tmp_path, db):
     sheet = tmp_path / "sheet"
     p = run("search", "telescope", "--db", db, "--show", sheet, env=TOY, check=0)
@@ -152,6 +153,7 @@ def test_reading_commands_never_create_a_db(args, tmp_path):
 
 
 # -- wrong or confusing output ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_people_count_pages_and_tiles_from_1_within_the_page(db):
     p = run("search", "x", "--db", db, "--where", "page = 2", "--kind", "pdf", env=TOY, check=0)
     assert "three.pdf p3 t1" in p.stdout, p.stdout
@@ -171,6 +173,7 @@ def test_model_mismatch_shows_what_differs_and_suggests_what_works(tmp_path, fol
     assert f"shotdex reembed --db {db} --model toy" in msg
 
 
+@pytest.mark.slow
 def test_one_word_each_unchanged_and_ignored(tmp_path, folder, db):
     rep = json.loads(run("index", folder, "--db", db, "--json", env=TOY, check=0).stdout)
     assert "skipped" not in rep and len(rep["unchanged"]) == 4 and len(rep["ignored"]) == 1
@@ -198,6 +201,7 @@ def test_models_says_hf_needs_weights():
     assert "needs weights (a hub id reachable, or a local folder)" in line and "runs here: yes" not in line
 
 
+@pytest.mark.slow
 def test_plurals_and_where_columns(tmp_path, folder, db):
     p = run("render", folder / "telescope.md", "--out", tmp_path / "o", check=0)
     assert p.stdout.startswith("1 source rendered, 1 tile,")
@@ -238,6 +242,7 @@ def test_80_columns_keep_a_readable_snippet(db):
     assert "telescope.md Telescope The" in row, row  # the snippet column: ~28 characters, not 7
 
 
+@pytest.mark.slow
 def test_no_color_progress_is_not_blank(tmp_path, folder):
     rc, out = _pty(["index", folder, "--db", tmp_path / "db"], dict(TOY, NO_COLOR="1"))
     assert rc == 0 and "100%" in out, out[-2000:]

@@ -107,7 +107,7 @@ def _stored_vectors(idx) -> dict[str, np.ndarray]:
 
 
 # -- hf: tiny CLIP and SigLIP through the library -----------------------------------------------------
-@pytest.mark.parametrize("kind", ["clip", "siglip"])
+@pytest.mark.parametrize("kind", ["clip", pytest.param("siglip", marks=pytest.mark.slow)])
 def test_hf_model_through_add_text_and_image_search(kind, tiny_models, corpus, tmp_path):
     model = f"hf:{tiny_models[kind]}"
     idx = shotdex.open(db=tmp_path / "db", model=model, settings=shotdex.Settings())

@@ -553,7 +553,7 @@ BOMBS = {
 }
 
 
-@pytest.mark.parametrize("bomb", list(BOMBS))
+@pytest.mark.parametrize("bomb", [pytest.param(b, marks=pytest.mark.slow) if b == "xlsx-sheet-1.1GB" else b for b in BOMBS])
 def test_bombs_fail_in_bounded_time_and_memory_and_the_run_goes_on(tmp_path, bomb):
     """Each bomb: one 'failed:' line naming the file and what is wrong in words, in < 30 s and < 1 GB
     peak for the whole run (largest process), and the good file beside it is rendered."""
@@ -574,6 +574,7 @@ def test_bombs_fail_in_bounded_time_and_memory_and_the_run_goes_on(tmp_path, bom
     assert [json.loads(ln)["source"] for ln in manifest] == [str(folder / "good.md")]
 
 
+@pytest.mark.slow
 def test_search_during_the_first_seconds_of_a_fresh_index_sees_an_empty_index(tmp_path):
     """A search started while a fresh `shotdex index` holds the writer lock but has not written the
     index's metadata yet waits for it and answers (exit 0), instead of 'no index at ...' (exit 2)."""
@@ -600,6 +601,7 @@ def test_search_during_the_first_seconds_of_a_fresh_index_sees_an_empty_index(tm
         writer.wait()
 
 
+@pytest.mark.slow
 def test_snippets_do_not_depend_on_the_hash_seed():
     """Equal-length query words found far apart: the snippet is the same under every PYTHONHASHSEED."""
     text = "alpha " + "filler words here " * 40 + "omega " + "more filler " * 40
@@ -660,6 +662,7 @@ def test_names_with_bytes_that_are_not_utf8_or_with_newlines_are_indexed_lossles
     idx.close()
 
 
+@pytest.mark.slow
 def test_utf16_tables_and_parquet_structs_render_their_values(tmp_path):
     """UTF-16 CSV/TSV (with and without BOM) are read as text, and Parquet structs holding a timestamp,
     a decimal and bytes are shown: the values appear in the tiles' text."""
@@ -721,7 +724,7 @@ def _big_json(path: Path, mb: int = 100) -> None:
         f.write(record[:-1] + "]")
 
 
-@pytest.mark.parametrize("limit", ["memory", "time"])
+@pytest.mark.parametrize("limit", ["memory", pytest.param("time", marks=pytest.mark.slow)])
 def test_reader_budget_stops_a_python_reader_that_passes_every_check(tmp_path, limit):
     """A 100 MB JSON table passes the format checks; its Python reader runs in the readers' child
     process, which holds it to a memory cap (SHOTDEX_READER_MEMORY_MB) and a deadline (half of

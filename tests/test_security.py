@@ -150,6 +150,7 @@ def test_explicit_urls_only_their_own_origin_and_redirects_need_the_flag(tmp_pat
     assert "Other origin" in texts[f"{server.base}/away"]
 
 
+@pytest.mark.slow
 def test_explicit_url_page_cannot_load_from_another_origin(tmp_path, other):
     body = (f'<html><body><p>hub page</p><img src="{other.base}/img.png"><iframe src="{other.base}/f"></iframe>'
             f'<script src="{other.base}/x.js"></script><link rel=stylesheet href="{other.base}/s.css">'
@@ -255,6 +256,7 @@ def test_symlinks_out_of_the_given_folders_are_not_followed_unless_asked(tmp_pat
     assert "TOPSECRET" in " ".join(r["true_text"] for r in tile_rows(db, ("true_text",)))
 
 
+@pytest.mark.slow
 def test_webrtc_sends_no_udp_with_js(tmp_path):
     """With --js, a page asking WebRTC for STUN and TURN candidates at a UDP listener on 127.0.0.1
     (started here) gets nothing out: the listener receives zero datagrams."""
@@ -304,6 +306,7 @@ def test_chromium_writes_nothing_into_the_users_home(tmp_path):
     assert not (home / ".config" / "chromium").exists() and not (home / ".cache").exists(), list(home.rglob("*"))
 
 
+@pytest.mark.slow
 def test_a_url_that_refuses_the_connection_says_so(tmp_path):
     import socket
 
