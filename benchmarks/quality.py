@@ -13,10 +13,7 @@ Which sources each set indexes (SETS below), and why:
   baselines look far better than on a large corpus: bm25s R@10 0.765 there vs ~0.41 on the whole).
 - pydocs-dev: the corpus root also holds the reST sources of every page (`_sources/*.txt`, near
   copies of the pages but a different source, so a hit there would count as a miss) and scripts;
-  only the `*.html` pages are indexed, all of them, with all 800 queries. The sentence-model
-  baselines over the true text are left out here (dense_baselines=False): embedding the true text
-  of ~10,000 long-page tiles costs about as much CPU as reading them did (an hour here); the
-  sentence model over the read text is shotdex's own vector side ("shotdex vector only").
+  only the `*.html` pages are indexed, all of them, with all 800 queries.
 - vega-gallery: every spec (`specs/*.vl.json`) and every image (`images/*.png`), not the data files
   that specs read (`specs/data/`).
 - sklearn-gallery: only the gallery figures (`_images/*.png`, thumbnails included: near copies that
@@ -47,7 +44,7 @@ SETS: dict[str, dict] = {
     "wtq-dev": dict(queries=SHARED / "wtq-dev" / "queries.jsonl", corpus=SHARED / "wtq-dev" / "corpus",
                     seed=0),
     "pydocs-dev": dict(queries=SHARED / "pydocs-dev" / "queries.jsonl", corpus=Path("/usr/share/doc/python3.11/html"),
-                       include=["*.html"], seed=0, dense_baselines=False),
+                       include=["*.html"], seed=0),
     "vega-gallery": dict(queries=SHARED / "vega-gallery" / "queries.jsonl", corpus=SHARED / "vega-gallery",
                          include=["specs/*.vl.json", "images/*.png"], seed=0),
     "sklearn-gallery": dict(queries=SHARED / "sklearn-gallery" / "queries.jsonl",

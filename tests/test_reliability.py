@@ -407,6 +407,7 @@ def test_disk_full_on_a_real_small_filesystem(tmp_path):
         subprocess.run(["umount", "-l", str(fs)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_disk_full_error_from_lance_becomes_one_clear_error(tmp_path, monkeypatch):
     """LanceDB reports ENOSPC as a RuntimeError with 'os error 28': the library raises IndexError_
     (exit 6 in the CLI) and the earlier contents stay readable."""
@@ -553,7 +554,7 @@ BOMBS = {
 }
 
 
-@pytest.mark.parametrize("bomb", [pytest.param(b, marks=pytest.mark.slow) if b == "xlsx-sheet-1.1GB" else b for b in BOMBS])
+@pytest.mark.parametrize("bomb", [pytest.param(b, marks=pytest.mark.slow) if b.startswith("xlsx") else b for b in BOMBS])
 def test_bombs_fail_in_bounded_time_and_memory_and_the_run_goes_on(tmp_path, bomb):
     """Each bomb: one 'failed:' line naming the file and what is wrong in words, in < 30 s and < 1 GB
     peak for the whole run (largest process), and the good file beside it is rendered."""

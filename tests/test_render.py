@@ -165,6 +165,7 @@ def test_positions_overlap_and_cap():
     assert positions(200000, 768, 64, 32)[1] is True
 
 
+@pytest.mark.slow
 def test_tiling_30000px_page(renderer, tmp_path):
     rows = "".join(f"<div style='height:100px;font:20px sans-serif'>line {i:03d}</div>" for i in range(300))
     page = tmp_path / "tall.html"
@@ -376,6 +377,7 @@ def test_wide_table_is_split_into_column_groups(renderer, tmp_path):
     assert cols == set(header[1:])  # nothing cut silently
 
 
+@pytest.mark.slow
 def test_million_row_csv_is_bounded(tmp_path):
     p = tmp_path / "big.csv"
     with open(p, "w") as f:
