@@ -29,11 +29,12 @@ in BENCHMARKS.md):
   reader    benchmarks/reader.py: shotdex's own reader vs Tesseract on the same tiles (word recall and
             precision, core-seconds per tile, fallbacks), retrieval on the quality databases re-read, index tiles/s
   report    rewrite BENCHMARKS.md (always runs last)
-Timing on 2 cores (measured 2026-11-29 with other jobs sharing the cores, load 5-7): indexing the four
-quality samples the first time took 689 + 940 + 121 + 38 s (wtq-dev, pydocs-dev, vega-gallery,
-sklearn-gallery; about half that on idle cores), their evaluation with baselines 227 + 321 + 10 + 3 s,
-fusion.py about 1 min once the databases exist, e2e 6.6 min; render and embed take a few minutes; the
-1M-row part of index_speed was not timed here. The quality and e2e databases live in $SHOTDEX_BENCH_SCRATCH (default /tmp/shotdex-bench), outside
+Timing on 2 cores (measured 2026-12-01, with the test suite sharing the cores for part of it): quality.py
+on the whole wtq-dev took 31 min (indexing 3,641 tiles, 2,000 queries, every baseline) and on the whole
+pydocs-dev 61 min (8,486 tiles, 800 queries); its dense baselines over pydocs-dev's true text another
+~20 min on one core; vega-gallery and sklearn-gallery 1-2 min each; pages.py and fusion.py a few
+minutes once those exist; e2e 6.6 min (2026-11-29); the 1M-row part of index_speed was not timed here.
+The quality and e2e databases live in $SHOTDEX_BENCH_SCRATCH (default /tmp/shotdex-bench), outside
 the repo, so a rerun only indexes what changed.
 """
 
