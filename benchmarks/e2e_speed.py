@@ -197,13 +197,13 @@ def main() -> None:
 
         cfg = SETS["wtq-dev"]
         sources, _ = prepare(cfg["queries"], cfg["corpus"], **eval_args("wtq-dev"))
-        db, label = SCRATCH / "wtq-dev", f"{len(sources)} tables (quality sample; no full database built)"
+        db, label = SCRATCH / "wtq-dev", f"{len(sources)} tables (quality.py's wtq-dev database)"
     inproc, fresh = reindex(db, sources, args.runs)
     lines.append(f"| unchanged re-index, {label}: `shotdex index` as a fresh process (s) | {fmt(fresh, '', 2)} | <= 10 s for 1,679 |")
     lines.append(f"| the same, `Index.add` alone in a warm process (s) | {fmt(inproc, '', 3)} | - |")
     if FULL_MODEL != "reader":
-        # Query figures need the real model: use the 300-table reader database of quality.py.
-        db, label = SCRATCH / "wtq-dev", "300 tables (quality sample, reader)"
+        # Query figures need the real model: use quality.py's reader database of wtq-dev.
+        db, label = SCRATCH / "wtq-dev", "quality.py's wtq-dev database (reader)"
     times, first = warm_latency(db)
     lines.append(f"| warm query latency in process, {len(times)} wtq questions, {label} (ms) | p50 {percentile(times, 50):.1f}, "
                  f"p95 {percentile(times, 95):.1f} (first query of a new Index in this process {first * 1000:.0f} ms) | p50 <= 50, p95 <= 100 at 100k tiles |")
