@@ -50,6 +50,16 @@ def commit() -> str:
         return "unknown"
 
 
+def write_out(out, markdown: str) -> Path:
+    """Write a script's --out file: under results/ stamped as write_result does, elsewhere as it is."""
+    out = Path(out)
+    if out.resolve().parent == RESULTS.resolve() and out.suffix == ".md":
+        return write_result(out.stem, markdown)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown)
+    return out
+
+
 def write_result(name: str, markdown: str, goals: list[dict] | None = None) -> Path:
     """Write results/<name>.md, stamped with the date, the machine, the commit and the writing script's
     hash (run_all.py calls a section stale when its script has changed since), and, when given, the

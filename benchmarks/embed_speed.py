@@ -162,8 +162,10 @@ def main() -> None:
     ]
     text = "\n".join(md)
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from common import write_out
+
+    write_out(args.out, text)
 
 
 if __name__ == "__main__":

@@ -147,9 +147,10 @@ def main() -> None:
                      f"{first:.2f} s | {tiles} tiles, {secs:.2f} s{' (' + err + ')' if err else ''} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from common import write_out
+
+    write_out(args.out, text)
 
 
 def _lo_version() -> str:

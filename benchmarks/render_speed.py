@@ -95,9 +95,10 @@ def main() -> None:
               "Charts are bound by vl-convert itself (about 0.03-2.5 s per gallery spec, many gallery specs inline 1 MB of data);\nthe one gallery spec with a remote data URL fails by design (rendering is sealed) when it is in the set."]
     text = "\n".join(lines) + "\n"
     print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from common import write_out
+
+    write_out(args.out, text)
 
 
 if __name__ == "__main__":
