@@ -1,13 +1,15 @@
 """Rebuild the figure tagger's weights (shotdex/embed/weights/tagger.npz) from nothing.
 
-    nice -n 5 .venv/bin/python scripts/train_tagger.py [--cache /tmp/tagger-data.npz] [--epochs 14]
+    nice -n 5 .venv/bin/python scripts/train_tagger.py [--cache /tmp/tagger-data.npz] [--epochs 20]
 
 Training pictures are drawn here, with a fixed seed, by shotdex's own renderers: random Vega-Lite specs
 through vl-convert (the chart renderer's engine) and random matplotlib figures (the chart-spec renderer's
 engine), each with random data, sizes, palettes, themes, titles, legends and facets; random CSV tables,
 text, Markdown and code files through shotdex's Renderer (Chromium) for the non-charts; procedural
-pictures for "photo or other". Nothing is downloaded. One thread (torch.set_num_threads(1)); about
-25 min on this machine. Inference (shotdex/embed/tagger.py) never imports this file.
+pictures for "photo or other". Nothing is downloaded. Each class has its own random stream, so
+`--workers` processes (2) draw the same pictures as one would; training runs on one thread
+(torch.set_num_threads(1)). About 18 min on this 2-core machine. Inference (shotdex/embed/tagger.py)
+never imports this file.
 """
 
 from __future__ import annotations
@@ -50,16 +52,23 @@ def vega_spec(kind: str, rng) -> dict:
     n = int(rng.integers(3, 14))
     cats = [words(rng, 1) + ("" if rng.random() < 0.7 else f" {i}") for i in range(n)]
     cats = list(dict.fromkeys(cats)) or ["a"]
-    series = [f"S{i} {w}" for i, w in enumerate(rng.choice(WORDS, int(rng.integers(2, 6))))]
+    many = kind in ("bar_stacked", "area_stacked", "line")  # these often carry ten series or more
+    series = [f"S{i} {w}" for i, w in enumerate(rng.choice(WORDS, int(rng.integers(2, 13 if many else 6))))]
     q = lambda: float(np.round(rng.gamma(2.0, 20.0), 1))  # noqa: E731
     enc: dict = {}
     mark: dict = {"type": "bar"}
     values: list = []
+    layers: list = []
     color = {"scale": {"scheme": rng.choice(SCHEMES[4:])}} if rng.random() < 0.5 else {}
     if kind in ("bar", "bar_horizontal"):
-        values = [{"c": c, "v": q()} for c in cats]
+        if rng.random() < 0.25:  # many thin bars over ordered years: a bar chart that is not a histogram
+            start = int(rng.integers(1900, 2000))
+            cats = [str(start + i) for i in range(int(rng.integers(10, 40)))]
+        neg = rng.random() < 0.15
+        values = [{"c": c, "v": float(np.round(rng.normal(0, 30), 1)) if neg else q()} for c in cats]
         a, b = ("x", "y") if kind == "bar" else ("y", "x")
-        enc = {a: {"field": "c", "type": "nominal", "sort": None if rng.random() < 0.5 else f"-{b}"},
+        enc = {a: {"field": "c", "type": "nominal" if not cats[0].isdigit() else "ordinal",
+                   "sort": None if rng.random() < 0.5 or cats[0].isdigit() else f"-{b}"},
                b: {"field": "v", "type": "quantitative", "title": words(rng, 2)}}
         if rng.random() < 0.3:
             enc["color"] = {"field": "c", "type": "nominal", "legend": None if rng.random() < 0.5 else {}, **color}
@@ -78,8 +87,12 @@ def vega_spec(kind: str, rng) -> dict:
             else:  # the older way: a facet column per category
                 enc = {"column": {"field": "c", "type": "nominal"}, a: {"field": "s", "type": "nominal", "axis": None
                        if rng.random() < 0.5 else {}}, b: enc[b], "color": enc["color"]}
-        elif rng.random() < 0.25:
+        elif rng.random() < 0.35:
             enc[b]["stack"] = "normalize"
+        elif rng.random() < 0.2:  # diverging: half the series drawn below zero
+            for r in values:
+                if r["s"] in series[: len(series) // 2 + 1]:
+                    r["v"] = -r["v"]
     elif kind == "histogram":
         values = [{"v": float(x)} for x in rng.normal(rng.uniform(0, 50), rng.uniform(2, 20), int(rng.integers(80, 400)))]
         enc = {"x": {"bin": {"maxbins": int(rng.integers(8, 40))}, "field": "v"}, "y": {"aggregate": "count"}}
@@ -89,23 +102,40 @@ def vega_spec(kind: str, rng) -> dict:
             enc["color"] = {"field": "s", **color}
     elif kind in ("line", "area", "area_stacked"):
         m = int(rng.integers(12, 80))
-        k = 1 if kind == "area" else (int(rng.integers(2, 6)) if kind == "area_stacked" else int(rng.integers(1, 6)))
+        k = 1 if kind == "area" else int(rng.integers(2 if kind == "area_stacked" else 1, len(series) + 1))
+        smooth = kind != "line" and rng.random() < 0.5  # a density-like curve, not a random walk
+        slope = kind == "line" and rng.random() < 0.12  # a slope chart: few x positions, many series
+        if slope:
+            m, k = int(rng.integers(2, 4)), int(rng.integers(4, 14))
+            series = [f"S{i} {w}" for i, w in enumerate(rng.choice(WORDS, k))]
+        grid = np.linspace(0, 1, m)
         for s in series[:k]:
-            y = np.cumsum(rng.normal(0, 1, m)) + rng.uniform(5, 30)
+            if smooth:
+                y = sum(rng.uniform(0.3, 1) * np.exp(-((grid - rng.uniform(0.1, 0.9)) / rng.uniform(0.04, 0.25)) ** 2 / 2)
+                        for _ in range(int(rng.integers(1, 4)))) * rng.uniform(5, 50)
+            else:
+                y = np.cumsum(rng.normal(0, 1, m)) + rng.uniform(5, 30)
             y = np.abs(y) if kind != "line" else y
             values += [{"t": i, "s": s, "v": float(np.round(v, 2))} for i, v in enumerate(y)]
-        enc = {"x": {"field": "t", "type": "quantitative", "title": words(rng, 1)}, "y": {"field": "v", "type": "quantitative"}}
+        enc = {"x": {"field": "t", "type": "ordinal" if slope else "quantitative", "title": words(rng, 1)},
+               "y": {"field": "v", "type": "quantitative"}}
+        if rng.random() < 0.3 and not slope:  # a date axis
+            for r in values:
+                r["t"] = f"{2000 + r['t'] // 12}-{r['t'] % 12 + 1:02d}-01"
+            enc["x"]["type"] = "temporal"
         if k > 1:
             enc["color"] = {"field": "s", "type": "nominal", **color}
         mark = {"type": "line" if kind == "line" else "area"}
         if kind == "line":
-            mark["point"] = bool(rng.random() < 0.3)
+            mark["point"] = bool(slope or rng.random() < 0.3)
             mark["interpolate"] = str(rng.choice(["linear", "linear", "monotone", "step"]))
+            if k > 1 and rng.random() < 0.15:
+                enc["strokeDash"] = {"field": "s", "type": "nominal"}
         else:
             mark["opacity"] = float(rng.uniform(0.5, 1.0))
             if kind == "area" and rng.random() < 0.3:
                 mark["line"] = True
-            if kind == "area_stacked" and rng.random() < 0.3:
+            if kind == "area_stacked" and rng.random() < 0.4:
                 enc["y"]["stack"] = str(rng.choice(["center", "normalize"]))
     elif kind in ("scatter", "bubble"):
         m = int(rng.integers(20, 300))
@@ -116,7 +146,23 @@ def vega_spec(kind: str, rng) -> dict:
         if kind == "scatter" and mark["type"] == "point":
             mark["filled"] = bool(rng.random() < 0.5)
         enc = {"x": {"field": "a", "type": "quantitative"}, "y": {"field": "b", "type": "quantitative"}}
-        if rng.random() < 0.5:
+        style = rng.random() if kind == "scatter" else 1.0
+        if style < 0.12:  # a dot plot: equal values stacked up
+            seen: dict = {}
+            for r in values:
+                r["a"] = float(np.round(r["a"] * 4) / 4)
+                seen[r["a"]] = seen.get(r["a"], 0) + 1
+                r["b"] = seen[r["a"]]
+        elif style < 0.24:  # a strip plot: points along a few categories
+            enc["y"] = {"field": "s", "type": "nominal"}
+        elif style < 0.40:  # points with error bars
+            values = [{"c": c, "b": q(), "e": float(rng.uniform(2, 15))} for c in cats]
+            for r in values:
+                r["lo"], r["hi"] = r["b"] - r["e"], r["b"] + r["e"]
+            enc = {"x": {"field": "c", "type": "nominal"}, "y": {"field": "b", "type": "quantitative", "scale": {"zero": False}}}
+            layers = [{"mark": {"type": "rule"}, "encoding": {"x": enc["x"], "y": {"field": "lo", "type": "quantitative"},
+                                                               "y2": {"field": "hi"}}}]
+        if rng.random() < 0.5 and not layers:
             enc["color"] = {"field": "s", "type": "nominal", **color}
         if kind == "bubble":
             enc["size"] = {"field": "z", "type": "quantitative"}
@@ -133,6 +179,14 @@ def vega_spec(kind: str, rng) -> dict:
         mark = {"type": "rect"}
         enc = {"x": {"field": "c", "type": "ordinal"}, "y": {"field": "r", "type": "ordinal"},
                "color": {"field": "v", "type": "quantitative", "scale": {"scheme": str(rng.choice(CONT))}}}
+        if rng.random() < 0.2:  # a binned 2-D count
+            values = [{"a": float(x), "b": float(x * rng.uniform(-1, 1) + y)} for x, y in
+                      zip(rng.normal(0, 1, 500), rng.normal(0, 1, 500))]
+            enc = {"x": {"field": "a", "bin": {"maxbins": int(rng.integers(10, 40))}}, "y": {"field": "b", "bin": {"maxbins": int(rng.integers(10, 30))}},
+                   "color": {"aggregate": "count", "scale": {"scheme": str(rng.choice(CONT))}}}
+        elif len(cols) < 14 and rng.random() < 0.3:  # the values written in the cells
+            layers = [{"mark": {"type": "text", "fontSize": 8}, "encoding": {"x": enc["x"], "y": enc["y"],
+                                                                           "text": {"field": "v", "format": ".1f"}}}]
     elif kind == "boxplot":
         cats = cats[: int(rng.integers(2, 9))]
         values = [{"c": c, "v": float(v)} for c in cats for v in rng.normal(rng.uniform(0, 50), rng.uniform(2, 12), 40)]
@@ -143,13 +197,17 @@ def vega_spec(kind: str, rng) -> dict:
             enc["color"] = {"field": "c", "type": "nominal", "legend": None}
     elif kind == "map":
         return _vega_map(rng)
+    if kind in ("bar", "bar_horizontal", "line", "scatter") and not layers and "column" not in enc and rng.random() < 0.2:
+        layers = _overlay(kind, enc, rng)
     spec = {"data": {"values": values}, "mark": mark, "encoding": enc,
             "width": int(rng.integers(120, 520)), "height": int(rng.integers(100, 360))}
+    if layers:  # drawn over the main mark, as in charts with labels, means or error bars
+        spec["layer"] = [{"mark": spec.pop("mark"), "encoding": spec.pop("encoding")}, *layers]
     if "column" in enc:
         spec["width"] = int(rng.integers(30, 90))
     if rng.random() < 0.5:
         spec["title"] = words(rng, int(rng.integers(2, 6)))
-    if rng.random() < 0.12 and kind not in ("pie", "donut", "bar_grouped"):  # a facet grid of the same chart
+    if rng.random() < 0.15 and kind not in ("pie", "donut", "bar_grouped") and not layers:  # a facet grid of the same chart
         for r in values:
             r["f"] = str(rng.choice(["P", "Q", "R"]))
         spec["encoding"]["column" if rng.random() < 0.6 else "row"] = {"field": "f"}
@@ -157,11 +215,35 @@ def vega_spec(kind: str, rng) -> dict:
     return spec
 
 
-def _cells(rng, n: int):
-    """A jittered grid of quadrilateral 'regions' (lon, lat), some removed: a made-up map."""
+def _overlay(kind: str, enc: dict, rng) -> list:
+    """One more layer over a bar, line or scatter chart: value labels, a mean rule or a fitted line."""
+    x, y = enc["x"], enc["y"]
+    pick = rng.random()
+    if kind in ("bar", "bar_horizontal") and pick < 0.6:
+        a, b = ("x", "y") if kind == "bar" else ("y", "x")
+        return [{"mark": {"type": "text", "dy" if kind == "bar" else "dx": -6 if kind == "bar" else 8, "fontSize": 9},
+                 "encoding": {a: enc[a], b: enc[b], "text": {"field": enc[b]["field"], "type": "quantitative"}}}]
+    if kind == "scatter" and pick < 0.6 and x.get("type") == y.get("type") == "quantitative":
+        return [{"mark": {"type": "line", "color": str(rng.choice(["firebrick", "black", "orange"]))},
+                 "transform": [{"regression" if rng.random() < 0.6 else "loess": y["field"], "on": x["field"]}],
+                 "encoding": {"x": x, "y": y}}]
+    b = "x" if kind == "bar_horizontal" or y.get("type") != "quantitative" else "y"
+    return [{"mark": {"type": "rule", "color": str(rng.choice(["firebrick", "black", "gray"])), "size": 2},
+             "encoding": {b: {"aggregate": "mean", "field": enc[b]["field"], "type": "quantitative"}}}]
+
+
+def _cells(rng):
+    """A jittered grid of quadrilateral 'regions' (lon, lat) over a random part of the world, some
+    removed: a made-up map; and the (lon, lat) box it covers."""
     gx, gy = int(rng.integers(4, 12)), int(rng.integers(3, 9))
-    pts = np.stack(np.meshgrid(np.linspace(-120, -70, gx + 1), np.linspace(25, 50, gy + 1)), -1)
-    pts = pts + rng.normal(0, 1.5, pts.shape)
+    if rng.random() < 0.5:
+        box = (-120.0, -70.0, 25.0, 50.0)  # the size of a country
+    else:
+        w, h = float(rng.uniform(20, 200)), float(rng.uniform(10, 90))
+        lon, lat = float(rng.uniform(-170 + w / 2, 170 - w / 2)), float(rng.uniform(-75 + h / 2, 75 - h / 2))
+        box = (lon - w / 2, lon + w / 2, lat - h / 2, lat + h / 2)
+    pts = np.stack(np.meshgrid(np.linspace(box[0], box[1], gx + 1), np.linspace(box[2], box[3], gy + 1)), -1)
+    pts = pts + rng.normal(0, 1.5 * (box[1] - box[0]) / 50, pts.shape) * [1, 0.5]
     cells = []
     for i in range(gx):
         for j in range(gy):
@@ -170,7 +252,7 @@ def _cells(rng, n: int):
             ring = [pts[j, i], pts[j, i + 1], pts[j + 1, i + 1], pts[j + 1, i], pts[j, i]]
             ring = _wiggle(rng, ring)
             cells.append(ring)
-    return cells
+    return cells, box
 
 
 def _wiggle(rng, ring):
@@ -182,26 +264,41 @@ def _wiggle(rng, ring):
     return [[float(x), float(y)] for x, y in out]
 
 
+def _clockwise(ring: list) -> list:
+    """The ring clockwise in (lon, lat), as d3-geo wants an outer ring (else it fills the rest of the globe)."""
+    a = np.asarray(ring)
+    area = float(np.sum(a[:-1, 0] * a[1:, 1] - a[1:, 0] * a[:-1, 1]))
+    return ring[::-1] if area > 0 else ring
+
+
 def _vega_map(rng) -> dict:
-    cells = _cells(rng, 0)
+    cells, box = _cells(rng)
     feats = [{"type": "Feature", "properties": {"v": float(rng.gamma(2, 10))},
-              "geometry": {"type": "Polygon", "coordinates": [ring[::-1]]}} for ring in cells]
+              "geometry": {"type": "Polygon", "coordinates": [_clockwise(ring)]}} for ring in cells]
     choro = rng.random() < 0.6
     shape = {"mark": {"type": "geoshape", "stroke": "white" if choro else str(rng.choice(["white", "#888", "black"])),
                       **({} if choro else {"fill": str(rng.choice(["#ddd", "#eee", "lightgray", "#e0e8d0"]))})},
              "data": {"values": {"type": "FeatureCollection", "features": feats}, "format": {"type": "json", "property": "features"}}}
     if choro:
         shape["encoding"] = {"color": {"field": "properties.v", "type": "quantitative", "scale": {"scheme": str(rng.choice(CONT))}}}
-    spec = {"width": int(rng.integers(200, 600)), "height": int(rng.integers(150, 400)),
-            "projection": {"type": str(rng.choice(["mercator", "equalEarth", "albers", "equirectangular"]))}}
+    proj = str(rng.choice(["mercator", "equalEarth", "albers", "equirectangular", "orthographic"]))
+    spec = {"width": int(rng.integers(200, 600)), "height": int(rng.integers(150, 400)), "projection": {"type": proj}}
+    if proj == "orthographic":  # a globe, turned to face the regions
+        spec["projection"]["rotate"] = [-(box[0] + box[1]) / 2, -(box[2] + box[3]) / 2, 0]
+    under = []
+    if proj in ("orthographic", "equalEarth") and rng.random() < 0.6:  # the sphere and its graticule beneath
+        under = [{"data": {"sphere": True}, "mark": {"type": "geoshape", "fill": str(rng.choice(["#dde8f0", "aliceblue", "#eee"]))}},
+                 {"data": {"graticule": True}, "mark": {"type": "geoshape", "stroke": "#ccc", "strokeWidth": 0.5, "filled": False}}]
     if rng.random() < 0.35:
-        m = int(rng.integers(5, 60))
-        pts = {"data": {"values": [{"lon": float(rng.uniform(-118, -72)), "lat": float(rng.uniform(27, 48)), "z": float(rng.uniform(1, 50))}
+        m = int(rng.integers(5, 300))
+        pts = {"data": {"values": [{"lon": float(rng.uniform(box[0], box[1])), "lat": float(rng.uniform(box[2], box[3])), "z": float(rng.uniform(1, 50))}
                                    for _ in range(m)]},
                "mark": {"type": "circle", "color": str(rng.choice(["steelblue", "orange", "red", "black"]))},
                "encoding": {"longitude": {"field": "lon", "type": "quantitative"}, "latitude": {"field": "lat", "type": "quantitative"},
                             "size": {"field": "z", "type": "quantitative", "legend": None}}}
-        spec["layer"] = [shape, pts]
+        spec["layer"] = [*under, shape, pts]
+    elif under:
+        spec["layer"] = [*under, shape]
     else:
         spec.update(shape)
     if rng.random() < 0.4:
@@ -263,8 +360,10 @@ def _mpl_one(ax, kind, rng, cmap, PolyCollection):
     legend = rng.random() < 0.6
     if kind in ("bar", "bar_horizontal"):
         color = None if rng.random() < 0.6 else [f"C{i % 10}" for i in range(n)]
-        (ax.bar if kind == "bar" else ax.barh)(x, ys[0], color=color, edgecolor="black" if rng.random() < 0.2 else None)
+        bars = (ax.bar if kind == "bar" else ax.barh)(x, ys[0], color=color, edgecolor="black" if rng.random() < 0.2 else None)
         (ax.set_xticks if kind == "bar" else ax.set_yticks)(x, labels)
+        if rng.random() < 0.2:
+            ax.bar_label(bars, fmt="%.0f", fontsize=7)
     elif kind == "bar_grouped":
         wd = 0.8 / k
         for i in range(k):
@@ -295,6 +394,10 @@ def _mpl_one(ax, kind, rng, cmap, PolyCollection):
     elif kind in ("area", "area_stacked"):
         m = int(rng.integers(10, 100))
         yy = np.abs(np.cumsum(rng.normal(0, 1, (k if kind == "area_stacked" else 1, m)), axis=1)) + 1
+        if rng.random() < 0.4:  # density-like curves
+            g = np.linspace(0, 1, m)
+            yy = np.stack([sum(np.exp(-((g - rng.uniform(0.1, 0.9)) / rng.uniform(0.04, 0.25)) ** 2 / 2)
+                               for _ in range(int(rng.integers(1, 4)))) for _ in yy])
         if kind == "area":
             ax.fill_between(np.arange(m), yy[0], alpha=float(rng.uniform(0.4, 1)))
             if rng.random() < 0.5:
@@ -307,22 +410,33 @@ def _mpl_one(ax, kind, rng, cmap, PolyCollection):
         a, b = rng.normal(0, 1, m), rng.normal(0, 1, m)
         c = rng.integers(0, 3, m) if rng.random() < 0.5 else None
         s = rng.uniform(10, 600, m) if kind == "bubble" else float(rng.uniform(5, 40))
-        ax.scatter(a, b + a * rng.uniform(-1, 1), s=s, c=c, cmap=cmap if c is not None else None,
+        if kind == "scatter" and rng.random() < 0.15:  # points with error bars
+            ax.errorbar(x, ys[0], yerr=rng.uniform(1, 8, n), fmt=str(rng.choice(["o", "s", "D"])), capsize=float(rng.uniform(0, 4)))
+            return
+        b = b + a * rng.uniform(-1, 1)
+        ax.scatter(a, b, s=s, c=c, cmap=cmap if c is not None else None,
                    alpha=float(rng.uniform(0.4, 1)), marker=str(rng.choice(["o", "o", "s", "^", "x"])) if kind == "scatter" else "o")
+        if kind == "scatter" and rng.random() < 0.15:  # a fitted line
+            fit = np.polyfit(a, b, 1)
+            ax.plot(np.sort(a), np.polyval(fit, np.sort(a)), color="black")
     elif kind in ("pie", "donut"):
         wedge = {"width": float(rng.uniform(0.25, 0.6))} if kind == "donut" else {}
         ax.pie(ys[0][:8], labels=labels[:8] if rng.random() < 0.6 else None, wedgeprops=wedge,
                autopct="%1.0f%%" if rng.random() < 0.3 and kind == "pie" else None)
     elif kind == "heatmap":
         data = rng.normal(0, 1, (int(rng.integers(4, 30)), int(rng.integers(4, 30))))
-        im = ax.imshow(data.cumsum(axis=int(rng.integers(0, 2))), cmap=cmap, aspect="auto")
+        data = data.cumsum(axis=int(rng.integers(0, 2)))
+        im = ax.imshow(data, cmap=cmap, aspect="auto")
+        if data.size <= 120 and rng.random() < 0.3:  # the values written in the cells
+            for (i, j), v in np.ndenumerate(data):
+                ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=6)
         if rng.random() < 0.6:
             ax.figure.colorbar(im, ax=ax)
     elif kind == "boxplot":
         ax.boxplot([rng.normal(rng.uniform(0, 5), rng.uniform(0.5, 2), 50) for _ in range(int(rng.integers(2, 9)))],
                    vert=bool(rng.random() < 0.7), patch_artist=bool(rng.random() < 0.5))
     elif kind == "map":
-        cells = _cells(rng, 0)
+        cells, box = _cells(rng)
         vals = rng.gamma(2, 10, len(cells))
         choro = rng.random() < 0.6
         coll = PolyCollection(cells, cmap=cmap if choro else None, edgecolors=str(rng.choice(["white", "gray", "black"])),
@@ -334,7 +448,7 @@ def _mpl_one(ax, kind, rng, cmap, PolyCollection):
         if rng.random() < 0.5:
             ax.set_axis_off()
         if rng.random() < 0.3:
-            ax.scatter(rng.uniform(-118, -72, 30), rng.uniform(27, 48, 30), s=rng.uniform(5, 80, 30), color="C1")
+            ax.scatter(rng.uniform(box[0], box[1], 30), rng.uniform(box[2], box[3], 30), s=rng.uniform(5, 80, 30), color="C1")
 
 
 # -- pages and pictures -----------------------------------------------------------------------------------
@@ -393,36 +507,48 @@ def draw_photo(rng):
     return Image.fromarray(np.clip(np.asarray(img, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
 
 
-def make_data(seed: int, per_vega: int, per_mpl: int, per_page: int, per_photo: int):
-    from shotdex.render import Renderer, RenderSettings
+def class_data(seed: int, ci: int, per_vega: int, per_mpl: int, per_page: int, per_photo: int) -> list[np.ndarray]:
+    """The prepared training pictures of class CLASSES[ci]: its own random stream, so classes can be drawn
+    in parallel and still give the same pictures."""
+    kind = CLASSES[ci]
+    rng = np.random.default_rng([seed, ci])
+    xs = []
+    if kind in ("table", "text", "code"):
+        from shotdex.render import Renderer, RenderSettings
 
-    rng = np.random.default_rng(seed)
-    xs, ys = [], []
+        # a long time limit: a page that fails to render on a busy machine would change the data
+        with tempfile.TemporaryDirectory() as tmp, Renderer(RenderSettings(render_timeout_s=600)) as r:
+            for p in page_files(rng, Path(tmp), kind, per_page):
+                res = r.render(str(p))
+                if not res.ok:
+                    raise SystemExit(f"training page did not render: {res.error}")
+                xs += [prepare(t.image) for t in res.tiles[:2]]
+    elif kind == "photo":
+        xs = [prepare(draw_photo(rng)) for _ in range(per_photo)]
+    else:
+        xs = [prepare(draw_vega(kind, rng)) for _ in range(per_vega)] + [prepare(draw_mpl(kind, rng)) for _ in range(per_mpl)]
+    return [(x * 255).round().astype(np.uint8) for x in xs]
+
+
+def make_data(seed: int, per_vega: int, per_mpl: int, per_page: int, per_photo: int, workers: int = 1):
+    """All classes' pictures (uint8, SIZE x SIZE x 3) and labels; `workers` processes draw them."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
     t0 = time.time()
-    for ci, kind in enumerate(CLASSES):
-        if kind in ("table", "text", "code"):
-            # a long time limit: a page that fails to render on a busy machine would change the data
-            with tempfile.TemporaryDirectory() as tmp, Renderer(RenderSettings(render_timeout_s=600)) as r:
-                for p in page_files(rng, Path(tmp), kind, per_page):
-                    res = r.render(str(p))
-                    if not res.ok:
-                        raise SystemExit(f"training page did not render: {res.error}")
-                    for t in res.tiles[:2]:
-                        xs.append(prepare(t.image))
-                        ys.append(ci)
-        elif kind == "photo":
-            for _ in range(per_photo):
-                xs.append(prepare(draw_photo(rng)))
-                ys.append(ci)
-        else:
-            for _ in range(per_vega):
-                xs.append(prepare(draw_vega(kind, rng)))
-                ys.append(ci)
-            for _ in range(per_mpl):
-                xs.append(prepare(draw_mpl(kind, rng)))
-                ys.append(ci)
-        print(f"[data] {kind}: {sum(1 for y in ys if y == ci)} pictures, {time.time() - t0:.0f} s", flush=True)
-    return (np.stack(xs) * 255).round().astype(np.uint8), np.array(ys, dtype=np.int64)
+    args = [(seed, ci, per_vega, per_mpl, per_page, per_photo) for ci in range(len(CLASSES))]
+    xs, ys = [], []
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
+    try:
+        done = pool.map(class_data, *zip(*args)) if pool else (class_data(*a) for a in args)
+        for ci, pics in enumerate(done):
+            xs += pics
+            ys += [ci] * len(pics)
+            print(f"[data] {CLASSES[ci]}: {len(pics)} pictures, {time.time() - t0:.0f} s", flush=True)
+    finally:
+        if pool:
+            pool.shutdown()
+    return np.stack(xs), np.array(ys, dtype=np.int64)
 
 
 # -- the model --------------------------------------------------------------------------------------------
@@ -541,11 +667,12 @@ def save_arrays(out: Path, arrays: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--epochs", type=int, default=14)
-    ap.add_argument("--per-vega", type=int, default=110)
-    ap.add_argument("--per-mpl", type=int, default=120)
-    ap.add_argument("--per-page", type=int, default=160)
-    ap.add_argument("--per-photo", type=int, default=300)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--per-vega", type=int, default=180)
+    ap.add_argument("--per-mpl", type=int, default=150)
+    ap.add_argument("--per-page", type=int, default=200)
+    ap.add_argument("--per-photo", type=int, default=400)
+    ap.add_argument("--workers", type=int, default=2, help="processes drawing the pictures (the same pictures for any number)")
     ap.add_argument("--cache", type=Path, help="keep the drawn pictures here (drawn again if absent)")
     ap.add_argument("--out", type=Path, default=weights_path())
     args = ap.parse_args()
@@ -557,7 +684,7 @@ def main() -> None:
         d = np.load(args.cache)
         X, y = d["X"], d["y"]
     else:
-        X, y = make_data(args.seed, args.per_vega, args.per_mpl, args.per_page, args.per_photo)
+        X, y = make_data(args.seed, args.per_vega, args.per_mpl, args.per_page, args.per_photo, args.workers)
         if args.cache:
             np.savez(args.cache, X=X, y=y)
     print(f"[data] {len(y)} pictures of {SIZE} px", flush=True)

@@ -17,7 +17,7 @@ import pytest
 
 import shotdex
 from shotdex.embed import tagger as tagger_mod
-from shotdex.embed.reader import ReaderEmbedder
+from shotdex.embed.reader import PLAIN_KINDS, ReaderEmbedder
 from shotdex.embed.tagger import WORDS, Tagger, weights_path
 from shotdex.errors import ModelMismatch
 from shotdex.index.pipeline import decode_image
@@ -84,19 +84,50 @@ def test_tagger_is_deterministic_across_calls_and_processes():
 
 
 @pytest.mark.slow
-def test_training_pictures_and_weights_rebuild_the_same(tmp_path):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import train_tagger as tt
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+def test_training_pictures_and_weights_rebuild_the_same(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # the drawing processes import it by name too
+    import train_tagger as tt
+
     X1, y1 = tt.make_data(5, 1, 1, 1, 2)
-    X2, y2 = tt.make_data(5, 1, 1, 1, 2)
+    X2, y2 = tt.make_data(5, 1, 1, 1, 2, workers=2)  # classes drawn in two processes: the same pictures
     assert X1.shape[0] >= 2 * 15 + 3 + 2 and np.array_equal(X1, X2) and np.array_equal(y1, y2)
     tt.train(X1, y1, 5, 1, tmp_path / "a.npz")
     tt.train(X1, y1, 5, 1, tmp_path / "b.npz")
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     assert Tagger(tmp_path / "a.npz").classes == Tagger().classes
+
+
+def test_margins_around_a_chart_do_not_change_what_the_tagger_sees():
+    from PIL import Image
+
+    chart = _png(SPECS["line"], 1.0)
+    wide = Image.new("RGB", (chart.width + 260, chart.height + 40), "white")
+    wide.paste(chart, (10, 30))  # a chart drawn small at the top left of a wide tile, as the renderer does
+    a, b = tagger_mod.prepare(chart), tagger_mod.prepare(wide)
+    assert np.abs(a - b).max() < 1e-6
+    t = Tagger()
+    fa, fb = t.figure(chart), t.figure(wide)
+    assert fa.tag == fb.tag and float(fa.visual @ fb.visual) > 0.999
+    # the margin is whatever colour the corner has: on grey, the grey goes and the chart's white stays
+    grey = Image.new("RGB", wide.size, (230, 230, 230))
+    grey.paste(chart, (40, 5))
+    assert tagger_mod.trim(grey).size == chart.size and tagger_mod.trim(chart).size < chart.size
+
+
+def test_tiles_laid_out_from_text_are_never_charts():
+    """A tile of a CSV or a text file holds no chart: it gets the best non-chart class, and no words."""
+    pie = _png(SPECS["pie"], 1.0)
+    t = Tagger()
+    assert t.figure(pie).tag in ("pie", "donut")
+    assert t.figure(pie, charts=False).tag in ("table", "text", "code", "photo", "")
+    emb = ReaderEmbedder()
+    try:
+        assert emb.read_tile(pie, "image").figure.tag in ("pie", "donut")
+        for kind in ("table", "text"):
+            fig = emb.read_tile(pie, kind).figure
+            assert fig.tag not in WORDS and fig.words == ""
+    finally:
+        emb.close()
 
 
 def test_chart_tags_become_words_and_non_charts_read_as_before(index, charts):
@@ -132,6 +163,38 @@ def test_image_query_finds_the_chart_by_its_picture(index, charts, tmp_path):
         hits = index.search(image=str(query), k=3)
         assert hits[0].source.endswith(f"{name}.vl.json"), (name, [h.source for h in hits])
         assert hits[0].visual_score is not None
+
+
+def test_a_transparent_picture_is_searched_on_white(index, tmp_path):
+    """A PNG whose background is transparent reads as it would on white (as indexed pictures are), not
+    on black."""
+    from PIL import Image
+
+    rgba = _png(SPECS["bars"], 1.5).convert("RGBA")
+    a = np.asarray(rgba).copy()
+    clear = (a[..., :3] > 250).all(axis=2)
+    a[..., 3] = np.where(clear, 0, 255)
+    a[clear, :3] = 0  # what is under a transparent pixel is often black
+    query = tmp_path / "bars-transparent.png"
+    Image.fromarray(a).save(query)
+    hits = index.search(image=str(query), k=3)
+    assert hits[0].source.endswith("bars.vl.json") and hits[0].visual_score > 0.9
+
+
+def test_visual_weight_sets_how_much_looks_count(index, tmp_path):
+    from dataclasses import replace
+
+    from shotdex.index.search import FUSION
+
+    query = tmp_path / "dots.png"
+    _png(SPECS["dots"], 1.5).save(query)
+    assert FUSION.for_picture("pie").visual_weight == FUSION.for_picture("").visual_weight == FUSION.visual_weight
+    assert FUSION.for_picture("table").visual_weight == FUSION.for_picture("text").visual_weight == FUSION.visual_weight_text
+    looks = index.search(image=str(query), k=6, fusion=replace(FUSION, visual_weight=1.0, visual_weight_text=1.0))
+    seen = [h.visual_score if h.visual_score is not None else -1.0 for h in looks]
+    assert seen == sorted(seen, reverse=True) and looks[0].source.endswith("dots.vl.json")
+    reading = index.search(image=str(query), k=6, fusion=replace(FUSION, visual_weight=0.0, visual_weight_text=0.0))
+    assert [(h.source, h.score) for h in reading] != [(h.source, h.score) for h in looks]
 
 
 def _old_index(charts, folder: Path) -> Path:
@@ -177,3 +240,41 @@ def test_index_built_with_another_tagger_asks_for_reembed(charts, tmp_path, monk
         shotdex.open(tmp_path / "db").search("budget", k=1)
     msg = str(err.value)
     assert "tagger:" in msg and "shotdex reembed" in msg and "\n" not in msg
+
+
+def test_reembed_after_another_tagger_keeps_the_reading(index, tmp_path, monkeypatch):
+    """A new tagger asks for reembed; that re-tags and re-embeds each tile from its stored reading,
+    without reading it again: the text minus the tag words is the same, the tags are the new tagger's."""
+    import shutil
+
+    db = tmp_path / "db"
+    shutil.copytree(index.store.folder, db)
+    before = {r["id"]: r for r in shotdex.open(db).store.tiles.to_arrow().to_pylist()}
+    data = dict(np.load(weights_path()))
+    data["fc_b"] = data["fc_b"] + np.where(np.array(data["classes"]) == "line", 3.0, 0.0).astype(np.float32)
+    other = tmp_path / "other.npz"
+    with open(other, "wb") as f:
+        np.savez_compressed(f, **data)
+    new_tagger = Tagger(other)
+    monkeypatch.setitem(tagger_mod._SHARED, "default", new_tagger)
+
+    def no_reading(*a, **k):
+        raise AssertionError("reembed read a tile again")
+
+    monkeypatch.setattr(ReaderEmbedder, "embed_tiles", no_reading)
+    idx = shotdex.open(db)
+    assert idx.reembed() == len(before)
+    after = {r["id"]: r for r in idx.store.tiles.to_arrow().to_pylist()}
+    assert set(after) == set(before)
+    changed = 0
+    for tid, r in after.items():
+        old = before[tid]
+        fig = new_tagger.figure(decode_image(r["image"]), charts=r["kind"] not in PLAIN_KINDS)
+        assert r["tag"] == fig.tag and abs(r["tag_conf"] - fig.conf) < 1e-6
+        strip = lambda text, tag: text.removesuffix(WORDS.get(tag, "")).rstrip("\n") if WORDS.get(tag) else text  # noqa: E731
+        assert strip(r["text"], r["tag"]) == strip(old["text"], old["tag"]) and r["words"] == old["words"]
+        changed += r["tag"] != old["tag"]
+    assert changed >= 1  # the other tagger says "line" where the shipped one did not
+    line = [r for r in after.values() if r["tag"] == "line"]
+    assert line and all(r["text"].endswith("line chart") for r in line)
+    idx.close()

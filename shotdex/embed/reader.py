@@ -17,11 +17,15 @@ import numpy as np
 
 from ..errors import SetupError
 from ..settings import Settings
-from .base import Embedder, TileEmbedding, register
+from .base import Embedder, TileEmbedding, Word, register
 from .ocr import (INSTALL_HINT, OcrPool, Reading, choose_engine, ocr_config, reader_engine_of, tessdata_dir,
                   tesseract_program)
 from .sentence import SentenceModel, default_model_dir, load_sentence_model
 from .tagger import VISUAL_DIM
+
+# the kinds whose tiles shotdex lays out from text alone (plain text, Markdown, code; CSV and sheets):
+# never a chart, whatever the tagger thinks it sees
+PLAIN_KINDS = frozenset({"text", "table"})
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
@@ -134,9 +138,13 @@ class ReaderEmbedder(Embedder):
         images = list(images)
         return [self._tagged(r, im) for r, im in zip(self.ocr.read(images), images)]
 
-    def _tagged(self, reading: Reading, image: "Image") -> Reading:
+    def _tagged(self, reading: Reading, image: "Image", kind: str | None = None) -> Reading:
+        """The reading with the tagger's figure; a tile that shotdex laid out from plain text or a table
+        (PLAIN_KINDS) holds no chart, so it gets the best of the other classes."""
         tagger = self.tagger
-        return reading if tagger is None else Reading(reading.text, reading.words, tagger.figure(image))
+        if tagger is None:
+            return reading
+        return Reading(reading.text, reading.words, tagger.figure(image, charts=kind not in PLAIN_KINDS))
 
     def _embedding(self, reading: Reading) -> TileEmbedding:
         """A reading's vector: its text, plus the chart type the tagger is sure of (as words)."""
@@ -148,6 +156,28 @@ class ReaderEmbedder(Embedder):
             return TileEmbedding(vector=vec, text=text, words=list(reading.words))
         return TileEmbedding(vector=vec, text=text, words=list(reading.words), tag=fig.tag, tag_conf=fig.conf,
                              visual=fig.visual)
+
+    def retags(self, fingerprint: str) -> bool:
+        """Whether an index made under `fingerprint` differs from this embedder by the tagger's weights
+        alone, so its tiles need new tags and vectors but not a new reading (see retag)."""
+        mine, _, tag = self.fingerprint.rpartition("|")
+        theirs, _, old = fingerprint.rpartition("|")
+        return self.tagger_on and tag.startswith("tagger:") and old.startswith("tagger:") and mine == theirs
+
+    def retag(self, image: "Image", text: str, words: list[Word], tag: str, kind: str | None = None) -> TileEmbedding | None:
+        """A stored tile again, with this tagger's tag: its text as read (the old tag's words taken off),
+        its words as stored; None when the stored text does not end in the old tag's words."""
+        from .tagger import Figure
+
+        extra = Figure(tag or "", 0.0, np.zeros(0, dtype=np.float32)).words
+        if extra:
+            if text == extra:
+                text = ""
+            elif text.endswith(f"\n{extra}"):
+                text = text[: -len(extra) - 1]
+            else:
+                return None
+        return self._embedding(self._tagged(Reading(text, words), image, kind))
 
     def embed_images(self, images: Sequence["Image"]) -> np.ndarray:
         """Read each image, embed the text."""
@@ -164,7 +194,7 @@ class ReaderEmbedder(Embedder):
     def read_tile(self, image: "Image", kind: str | None = None) -> Reading:
         """OCR of one tile (thread-safe: each thread has its own engine), and its figure tag. `kind` (the
         tile's source kind) lets shotdex's own engine hand the kinds it was not made for to Tesseract."""
-        return self._tagged(self.ocr.read_one(image, kind), image)
+        return self._tagged(self.ocr.read_one(image, kind), image, kind)
 
     def release_read_thread(self) -> None:
         if self._pool is not None:
@@ -184,8 +214,8 @@ class ReaderEmbedder(Embedder):
             return []
         _ = self.model  # load before the workers start, not while they run
         out: list[TileEmbedding] = []
-        for image, reading in zip(images, self.ocr.iter_read(images, kinds)):
-            out.append(self._embedding(self._tagged(reading, image)))
+        for i, (image, reading) in enumerate(zip(images, self.ocr.iter_read(images, kinds))):
+            out.append(self._embedding(self._tagged(reading, image, kinds[i] if kinds else None)))
         return out
 
     def close(self) -> None:

@@ -2,9 +2,9 @@
 
 Its weights (weights/tagger.npz, < 1 MB) are rebuilt from nothing by scripts/train_tagger.py on charts,
 tables and pages that shotdex's own renderers draw; this module never imports that script or torch.
-A tile goes in as a 3 x SIZE x SIZE picture (caption band cut off, padded square with white, ink = 1),
-and out come class probabilities plus a visual descriptor (the last conv layer pooled 2 x 2) that
-image queries compare ("more like this").
+A tile goes in as a 3 x SIZE x SIZE picture (caption band and plain margins cut off, padded square with
+white, ink = 1), and out come class probabilities plus a visual descriptor (the last conv layer pooled
+2 x 2) that image queries compare ("more like this").
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 __all__ = ["CLASSES", "GROUPS", "WORDS", "CHARTS", "SIZE", "Figure", "Tagger", "prepare", "strip_caption",
-           "weights_path", "CAPTION_RULE"]
+           "trim", "weights_path", "CAPTION_RULE"]
 
-SIZE = 80
+SIZE = 96
 # The caption band (render/caption.py) starts with a 2 px rule of exactly this colour; the tagger and the
 # visual vector look at the picture above it, so a chart's spec and a PNG of it (no band) look alike.
 CAPTION_RULE = (91, 107, 123)
@@ -47,7 +47,7 @@ CONFIDENT = 0.6  # a class (or its group) at least this sure becomes words
 VISUAL_DIM = 4 * 128
 # sha256 (first 16 hex digits) of the shipped weights: the fingerprint part an index records
 # (scripts/train_tagger.py prints it for a rebuilt file)
-WEIGHTS_HASH = "08acceb2696a2e57"
+WEIGHTS_HASH = "596810ad53bc0598"
 
 
 def weights_path() -> Path:
@@ -78,11 +78,26 @@ def strip_caption(img: "Image") -> "Image":
     return img
 
 
+def trim(img: "Image", tol: int = 24) -> "Image":
+    """The picture without its plain margins (the colour of its top-left pixel): a chart drawn small on
+    a wide tile and the same chart cropped tight look alike. Found on a copy at most 4 * SIZE wide."""
+    from PIL import Image, ImageChops
+
+    small = img
+    factor = max(img.width, img.height) // (4 * SIZE)
+    if factor > 1:
+        small = img.reduce(factor)
+    diff = ImageChops.difference(small, Image.new("RGB", small.size, small.getpixel((0, 0)))).convert("L")
+    box = diff.point(lambda v: 255 if v > tol else 0).getbbox()
+    return small.crop(box) if box else small
+
+
 def prepare(img: "Image", size: int = SIZE) -> np.ndarray:
-    """(size, size, 3) float32 in [0, 1], ink = 1: the caption band cut off, padded square with white."""
+    """(size, size, 3) float32 in [0, 1], ink = 1: the caption band cut off, the plain margins trimmed,
+    padded square with white."""
     from PIL import Image
 
-    img = strip_caption(img).convert("RGB")
+    img = trim(strip_caption(img).convert("RGB"))
     scale = size / max(img.width, img.height)
     w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
     square = Image.new("RGB", (size, size), "white")
@@ -135,10 +150,12 @@ class Tagger:
         quad = quad / (np.linalg.norm(quad) or 1.0)
         return e / e.sum(), quad.astype(np.float32)
 
-    def figure(self, img: "Image") -> Figure:
-        """The tile's figure type: its most likely class if sure enough, else its group if that is."""
+    def figure(self, img: "Image", charts: bool = True) -> Figure:
+        """The tile's figure type: its most likely class if sure enough, else its group if that is;
+        charts=False: the most likely of the classes that are not charts (a tile known to be text)."""
         probs, visual = self.forward(prepare(img))
-        best = int(probs.argmax())
+        allowed = probs if charts else np.where([c not in WORDS for c in self.classes], probs, -1.0)
+        best = int(allowed.argmax())
         tag, conf = self.classes[best], float(probs[best])
         if conf < CONFIDENT:
             group = GROUPS.get(tag, tag)

@@ -337,6 +337,7 @@ class Index:
             vectors = [r.vector for r in readings]
             if image is not None and readings:  # a picture also searches by its looks
                 visual = readings[0].visual
+                fusion = fusion.for_picture(readings[0].tag)
             # A reading embedder also gives the words it saw, which feed the full-text side.
             query_text = " ".join(r.text for r in readings if r.text) or None
         hybrid_on = hybrid if hybrid is not None else True
@@ -399,7 +400,9 @@ class Index:
             return [t.image for t in res.tiles], [t.text for t in res.tiles]  # every tile, not the first
         if isinstance(image, (str, Path)):
             return [_open_query_image(Path(image), rs.max_image_pixels)], None
-        return [image], None
+        from ..render.images import flatten_rgb
+
+        return [flatten_rgb(image)], None
 
     def tile_images(self, tile_ids: list[str]) -> dict:
         """The stored screenshots of these tiles, decoded (works after the source moved)."""
@@ -457,11 +460,13 @@ def _query_url(url: str) -> str:
 def _open_query_image(path: Path, max_pixels: int):
     from PIL import Image
 
+    from ..render.images import flatten_rgb
+
     try:
         img = Image.open(path)
         if img.width * img.height > max_pixels:
             raise QueryError(f"{path}: image of {img.width}x{img.height} is over the {max_pixels:,} pixel limit")
         img.load()
-        return img.convert("RGB")
+        return flatten_rgb(img)  # transparency on white, as an indexed picture
     except OSError as exc:
         raise QueryError(f"{path}: not a readable image ({exc})") from exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import QueryError
 from . import ann
@@ -63,6 +63,11 @@ class Fusion:
     over its heading lines + title_boost * BM25 over its title (layout.py), so words spread over several
     tiles add up and words the page shows large count more. These three were chosen by
     benchmarks/pages.py on the tune half of wtq-dev and pydocs-dev (a title boost did not help: 0).
+    visual_weight (image queries only): the share of visual similarity in the ranking (see blend);
+    chosen by benchmarks/charts.py on the tune half of the vega-gallery image queries (among weights
+    below 1: an image query keeps its reading path). visual_weight_text: the share instead when the
+    tagger calls the query picture text, a table or code (a page of text looks like every other; what
+    it says matters more); no benchmark measures it: the earlier even split.
     The other defaults are the rule benchmarks/fusion.py chose on wtq-dev and pydocs-dev (see BENCHMARKS.md):
     the best mean nDCG@10 of the rules measured, and above both vector-only and full-text-only on each.
     """
@@ -77,6 +82,12 @@ class Fusion:
     page_weight: float = 0.5
     heading_boost: float = 1.0
     title_boost: float = 0.0
+    visual_weight: float = 0.95
+    visual_weight_text: float = 0.5
+
+    def for_picture(self, tag: str) -> "Fusion":
+        """The fusion for an image query whose picture the tagger named `tag` (see visual_weight)."""
+        return replace(self, visual_weight=self.visual_weight_text) if tag in ("text", "table", "code") else self
 
     def page_fields(self) -> tuple[str, ...]:
         """The page fields this fusion weighs (none without a page weight; the title only when boosted)."""
@@ -188,18 +199,14 @@ class Candidates:
     visual: dict[str, float] = field(default_factory=dict)  # tile id -> visual cosine (image queries)
 
 
-# An image query's ranking: this share from the visual vectors, the rest from the reading path (both
-# min-max normalised per query). benchmarks/charts.py measures it (image -> spec Recall@1).
-VISUAL_WEIGHT = 0.5
-
-
 def columns(store: Store) -> list[str]:
     """The columns a hit needs; the figure tag where the index has one."""
     return _COLUMNS + ["tag", "tag_conf"] if store.meta is not None and store.meta.visual_dim else _COLUMNS
 
 
-def blend(reading: dict[str, float], visual: dict[str, float], weight: float = VISUAL_WEIGHT) -> dict[str, float]:
-    """(1 - weight) * the reading path's fused score + weight * visual similarity, each min-max normalised."""
+def blend(reading: dict[str, float], visual: dict[str, float], weight: float) -> dict[str, float]:
+    """An image query's ranking: (1 - weight) * the reading path's fused score + weight * visual
+    similarity, each min-max normalised per query (benchmarks/charts.py chooses the weight)."""
     if not visual:
         return reading
     nr, nv = _norm(reading), _norm(visual)
@@ -367,7 +374,7 @@ def rank_candidates(cands: Candidates, query: str | None, *, k: int, tiles: bool
     """Fuse the two candidate lists (per tile, or per source by each source's best tile) into hits."""
     rows, vscore, tscore, vis = cands.rows, cands.vector, cands.text, cands.visual
     if tiles:
-        scores = blend(fuse(vscore, tscore, fusion, query), vis)
+        scores = blend(fuse(vscore, tscore, fusion, query), vis, fusion.visual_weight)
         order = sorted(scores, key=lambda i: (-scores[i], i))[:k]
         return [_hit(n + 1, scores[i], rows[i], query, vscore.get(i), tscore.get(i), vis.get(i)) for n, i in enumerate(order)]
     # Per source: each list keeps its best tile per source, then the sources are fused.
@@ -376,7 +383,7 @@ def rank_candidates(cands: Candidates, query: str | None, *, k: int, tiles: bool
     best_i = _best_per_source(vis, rows)
     text_side = page_text_scores({s: v for s, (v, _) in best_t.items()}, cands.pages, fusion)
     scores = fuse({s: v for s, (v, _) in best_v.items()}, text_side, fusion, query)
-    scores = blend(scores, {s: v for s, (v, _) in best_i.items()})
+    scores = blend(scores, {s: v for s, (v, _) in best_i.items()}, fusion.visual_weight)
     order = sorted(scores, key=lambda s: (-scores[s], s))[:k]
     hits = []
     for n, src in enumerate(order):
