@@ -167,9 +167,9 @@ class ReaderEmbedder(Embedder):
     def retag(self, image: "Image", text: str, words: list[Word], tag: str, kind: str | None = None) -> TileEmbedding | None:
         """A stored tile again, with this tagger's tag: its text as read (the old tag's words taken off),
         its words as stored; None when the stored text does not end in the old tag's words."""
-        from .tagger import Figure
+        from .tagger import tag_words
 
-        extra = Figure(tag or "", 0.0, np.zeros(0, dtype=np.float32)).words
+        extra = tag_words(tag or "")
         if extra:
             if text == extra:
                 text = ""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 __all__ = ["CLASSES", "GROUPS", "WORDS", "CHARTS", "SIZE", "Figure", "Tagger", "prepare", "strip_caption",
-           "trim", "weights_path", "CAPTION_RULE"]
+           "tag_words", "trim", "weights_path", "CAPTION_RULE"]
 
 SIZE = 96
 # The caption band (render/caption.py) starts with a 2 px rule of exactly this colour; the tagger and the
@@ -65,7 +65,12 @@ class Figure:
     @property
     def words(self) -> str:
         """The words this tag adds to the read text ('' for non-charts or when unsure)."""
-        return WORDS.get(self.tag) or GROUP_WORDS.get(self.tag, "")
+        return tag_words(self.tag)
+
+
+def tag_words(tag: str) -> str:
+    """The words a tile tagged `tag` gets in its read text ('' for non-charts and no tag)."""
+    return WORDS.get(tag) or GROUP_WORDS.get(tag, "")
 
 
 def strip_caption(img: "Image") -> "Image":
