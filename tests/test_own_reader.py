@@ -108,6 +108,55 @@ def test_recogniser_reads_the_rendered_words_exactly(rendered, pools):
     assert checked >= 30
 
 
+def test_word_boxes_are_the_letters_boxes(rendered, pools):
+    # layout.py sizes a word from its box: a box as tall as its line would make "on" (no ascenders)
+    # look larger than "inspector" in the same line; letter boxes give both one em size
+    from shotdex.index.layout import em_size
+
+    _, got = rendered
+    own, tess = pools
+    tile = got[0][0]
+    words = {w.text: w for w in own.read_one(tile.image, tile.kind).words}
+    short, tall = words["on"], words["bollards"]  # "... bollards on pier 7": the last "on"
+    assert abs(short.y + short.h - tall.y - tall.h) <= 1 and short.h < 0.8 * tall.h, (short, tall)
+    assert abs(em_size("on", short.h) / em_size(tall.text, tall.h) - 1) < 0.2
+    # and within a pixel or two of Tesseract's own boxes for the same words
+    theirs = {w.text: w for w in tess.read_one(tile.image).words}
+    near = [abs(w.h - theirs[t].h) <= 2 and abs(w.x - theirs[t].x) <= 2 for t, w in words.items() if t in theirs]
+    assert len(near) >= 20 and sum(near) >= 0.9 * len(near), (sum(near), len(near))
+
+
+def test_only_unsure_words_go_to_tesseract(rendered, monkeypatch):
+    # the recogniser is made unsure of one word's letters (and of nothing else): that word alone is read again by
+    # Tesseract (with its sure neighbours for context); the rest of its line stays as read
+    _, got = rendered
+    tile = got[0][0]
+    pool = OcrPool(1, "auto", "shotdex")
+    engine = pool._engine
+    real = engine.recogniser.read
+
+    def unsure_of_inspector(pictures):
+        out = []
+        for text, spans in real(pictures):
+            k = text.find("inspector")
+            spans = [(a, b, 0.1 if 0 <= k <= n < k + len("inspector") else 1.0) for n, (a, b, p) in enumerate(spans)]
+            out.append((text, spans))
+        return out
+
+    monkeypatch.setattr(engine.recogniser, "read", unsure_of_inspector)
+    try:
+        sure = OcrPool(1, "auto", "shotdex")
+        expected = [w.text for w in sure.read_one(tile.image, tile.kind).words]
+        sure.close()
+        reading = pool.read_one(tile.image, tile.kind)
+        assert pool.counts.segments_tesseract == 1 and pool.counts.words_tesseract == 1
+        assert [w.text for w in reading.words] == expected  # Tesseract reads "inspector" too
+        line = next(ln for ln in reading.text.splitlines() if "inspector" in ln)
+        assert line.startswith("The inspector checked ssl.CERT_NONE")  # the sure words kept, in order
+    finally:
+        pool.close()
+
+
 def test_reading_is_deterministic(rendered):
     _, got = rendered
     tile = got[0][0]
@@ -129,7 +178,7 @@ def test_other_kinds_go_to_tesseract_whole(rendered, pools):
     assert own.counts.tiles_tesseract == before + 1
 
 
-def test_unsure_segments_go_to_tesseract_as_lines(rendered, monkeypatch):
+def test_wholly_unsure_segments_go_to_tesseract_as_lines(rendered, monkeypatch):
     _, got = rendered
     tile = got[0][0]
     from shotdex.embed.ocr import LINE_PSM, _ApiEngine, choose_engine, tessdata_dir
