@@ -4,8 +4,8 @@ what it was not made for.
 It reads tiles of the kinds shotdex itself lays out (OWN_KINDS: text, Markdown and code, tables,
 local web pages). Any other tile (charts, photos, PDF pages, office documents) goes to Tesseract
 whole; so does a tile where more than TILE_FALLBACK of the segments are unsure. A segment whose least
-sure character is below LINE_CONF has its unsure words (each run of them, cut from the tile between
-the sure words around it) read by Tesseract as one line (psm 7). A line cut by the tile's
+sure character is below LINE_CONF has its unsure words (each run of them, with a sure word on either
+side for context) read again by Tesseract as one line (psm 7). A line cut by the tile's
 top or bottom edge is left to the neighbouring tile, which shows it whole. Every hand-over is
 counted (`counts`), so a benchmark can say how often it happens.
 """
@@ -60,20 +60,17 @@ class Counts:
         return dict(self.__dict__)
 
 
-def read_segments(recogniser: "Recogniser", gray: np.ndarray, segs: list[Segment],
-                  boxes: bool = True) -> list[tuple[list[Word], float]]:
-    """Each segment's words (boxes in tile px, confidence 0-100) and its confidence (least sure
-    character, 0-1; 1.0 for a segment read as empty). With `boxes`, each word's box is its letters',
-    as Tesseract gives it (layout.py sizes words from their boxes)."""
+def read_segments(recogniser: "Recogniser", gray: np.ndarray, segs: list[Segment]) -> list[tuple[list[Word], float]]:
+    """Each segment's words (boxes in tile px around their letters, as Tesseract gives them: layout.py
+    sizes words from their boxes; confidence 0-100) and its confidence (least sure character, 0-1;
+    1.0 for a segment read as empty)."""
     from .glyphs import prepare
 
     prepared = [prepare(gray, s) for s in segs]
     results = recogniser.read([p[0] for p in prepared])
     out = []
     for seg, (pic, scale, x_left), (text, spans) in zip(segs, prepared, results):
-        words = _words(text, spans, seg, scale, x_left)
-        if boxes:
-            words = _inked(words, seg, gray)
+        words = _inked(_words(text, spans, seg, scale, x_left), seg, gray)
         out.append((words, min((p for _, _, p in spans), default=1.0)))
     return out
 
@@ -156,8 +153,7 @@ class OwnEngine:
         gray = gray_array(image)
         # a line the tile's top or bottom edge cuts is whole in the neighbouring tile (tiles overlap by
         # more than a line), and cut glyphs only misread
-        ink = ink_mask(gray)
-        segs = [s for s in find_segments(ink) if s.y > 0 and s.y + s.h < gray.shape[0]]
+        segs = [s for s in find_segments(ink_mask(gray)) if s.y > 0 and s.y + s.h < gray.shape[0]]
         read = read_segments(self.recogniser, gray, segs)
         unsure = [i for i, (_, conf) in enumerate(read) if conf < LINE_CONF]
         if segs and len(unsure) > TILE_FALLBACK * len(segs):
