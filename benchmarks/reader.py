@@ -205,8 +205,9 @@ def markdown(ws: dict, ret: dict, idx: dict, args) -> tuple[str, list[dict]]:
     for name, r in ws.items():
         c = r["counts"]
         lines.append(f"- {name}: of {c['tiles']} tiles, {c['tiles_tesseract']} went to Tesseract whole; of "
-                     f"{c['segments']} segments read, {c['segments_tesseract']} "
-                     f"({c['segments_tesseract'] / max(1, c['segments']):.1%}) went to Tesseract as single lines. "
+                     f"{c['segments']} segments (lines) read, {c['segments_tesseract']} "
+                     f"({c['segments_tesseract'] / max(1, c['segments']):.1%}) had unsure words, and Tesseract read "
+                     f"those {c['words_tesseract']} words again (with a sure word on either side for context). "
                      f"CPU per pass (s/tile): tesseract {', '.join(f'{v:.3f}' for v in r['cpu_runs']['tesseract'])}; "
                      f"shotdex {', '.join(f'{v:.3f}' for v in r['cpu_runs']['shotdex'])}.")
         t, o = r["search"]["tesseract"], r["search"]["shotdex"]

@@ -63,7 +63,7 @@ PARTS: dict[str, list[str]] = {
     "render": ["benchmarks/render_speed.py", "--runs", "3", "--n", "60"],
     "embed": ["benchmarks/embed_speed.py", "--tiles", "8", "--runs", "3"],
     # 1M rows: the IVF_PQ build alone is minutes on idle cores and far more on shared ones (see its section).
-    "index": ["benchmarks/index_speed.py", "--rows", "1000000", "--only", "shotdex"],
+    "index": ["benchmarks/index_speed.py", "--rows", "50000", "1000000", "--only", "shotdex", "IVF_PQ-48"],
     "fresh": ["benchmarks/fresh_search.py", "--runs", "5"],
     "e2e": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3"],
     "pipeline": ["benchmarks/pipeline_speed.py", "--tables", "100", "--runs", "3"],
