@@ -14,7 +14,7 @@ in BENCHMARKS.md):
   render    benchmarks/render_speed.py: render tiles/s by kind
   embed     benchmarks/embed_speed.py: reader tiles/s, two-core ceiling, query encoding, cold load
   index     benchmarks/index_speed.py: vector index types and settings on real text vectors, latency and
-            recall@10 vs exact search at 100k and 1M rows (embeds ~20k chunks once into /tmp/shotdex-index-speed)
+            recall@10 vs exact search at 50k and 1M rows (embeds ~20k chunks once into /tmp/shotdex-index-speed)
   fresh     benchmarks/fresh_search.py: fresh-process `shotdex search` at 100k tiles, lancedb's imports as
             shipped vs deferred (shotdex/index/lance_import.py), same run
   e2e       benchmarks/e2e_speed.py: index tiles/s end to end, unchanged re-index of wtq-dev, warm and
@@ -33,7 +33,7 @@ Timing on 2 cores (measured 2026-12-01, with the test suite sharing the cores fo
 on the whole wtq-dev took 31 min (indexing 3,641 tiles, 2,000 queries, every baseline) and on the whole
 pydocs-dev 61 min (8,486 tiles, 800 queries); its dense baselines over pydocs-dev's true text another
 ~20 min on one core; vega-gallery and sklearn-gallery 1-2 min each; pages.py and fusion.py a few
-minutes once those exist; e2e 6.6 min (2026-11-29); the 1M-row part of index_speed was not timed here.
+minutes once those exist; e2e 6.6 min (2026-11-29); index_speed at 50k and 1M rows 11 min once its chunks are embedded (2026-12-02).
 The quality and e2e databases live in $SHOTDEX_BENCH_SCRATCH (default /tmp/shotdex-bench), outside
 the repo, so a rerun only indexes what changed.
 """
