@@ -300,10 +300,13 @@ def test_infinite_js_loop_does_not_hang(js_renderer, renderer, tmp_path):
     page = tmp_path / "loop.html"
     page.write_text("<html><body><p>spinning</p><script>while (true) {}</script></body></html>")
     later = tmp_path / "later.html"
-    # The loop starts in the first animation frame after 'load': the screenshot waits for a frame,
-    # so it cannot slip in before the loop, and only the watchdog can end it.
-    later.write_text("<html><body><p>after the loop</p><script>addEventListener('load', () =>"
-                     " requestAnimationFrame(() => { for (;;) {} }))</script></body></html>")
+    # The loop starts right after 'load' (the first timer task or animation frame, whichever comes
+    # first): shotdex's next step on the page (freezing animations, measuring, the screenshot) cannot
+    # finish, and only the watchdog can end it. (An animation frame alone was not enough: on a busy
+    # machine a compositor-only screenshot slipped in before the frame's callbacks ran.)
+    later.write_text("<html><body><p>after the loop</p><script>const spin = () => { for (;;) {} };"
+                     " addEventListener('load', () => { setTimeout(spin, 0); requestAnimationFrame(spin); })"
+                     "</script></body></html>")
     start = time.time()
     result = js_renderer.render(str(page))
     assert not result.ok and "did not finish" in result.error
