@@ -139,7 +139,7 @@ def test_only_unsure_words_go_to_tesseract(rendered, monkeypatch):
         out = []
         for text, spans in real(pictures):
             k = text.find("inspector")
-            spans = [(a, b, 0.1 if 0 <= k <= n < k + len("inspector") else 1.0) for n, (a, b, p) in enumerate(spans)]
+            spans = [(a, b, 0.1 if 0 <= k <= n < k + len("inspector") else 1.0) for n, (a, b, _) in enumerate(spans)]
             out.append((text, spans))
         return out
 

@@ -176,12 +176,12 @@ class OwnEngine:
         handed = 0
         i = 0
         while i < len(words):
-            if words[i].conf >= 100 * LINE_CONF:
+            if not _unsure(words[i]):
                 out.append(words[i])
                 i += 1
                 continue
             j = i
-            while j < len(words) and words[j].conf < 100 * LINE_CONF:
+            while j < len(words) and _unsure(words[j]):
                 j += 1
             before, after = (words[i - 1] if i else None), (words[j] if j < len(words) else None)
             left = before.x if before else seg.x - LINE_MARGIN
@@ -220,6 +220,10 @@ class OwnEngine:
     def close(self) -> None:
         self._tile.close()
         self._line.close()
+
+
+def _unsure(word: Word) -> bool:
+    return word.conf < 100 * LINE_CONF  # word confidences are 0-100, LINE_CONF 0-1
 
 
 def _text(segs: list[Segment], read) -> str:
