@@ -25,7 +25,8 @@ from shotdex.render.words import render_with_words
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# words none of which the training text (made-up syllables, see scripts/train_reader.py) contains
+# words the training text (made-up syllables and a short list of common English words, see
+# scripts/train_reader.py) holds few of: only "the", "in", "on", "at", "of" and "about"
 NOTES = """# Harbour inspection notes
 
 The inspector checked ssl.CERT_NONE in config_loader.py on 2024-04-02 at 09:30.
