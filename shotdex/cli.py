@@ -30,7 +30,7 @@ ModelOpt = typer.Option(None, "--model", "-m", help="Embedder (see `shotdex mode
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only errors (no progress, warnings or summary).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Also name every ignored file, and time each step.")
-ReaderEngineOpt = typer.Option(None, "--reader-engine", help="How the reader reads tiles: auto (today: tesseract), tesseract, or shotdex (its own recogniser; other kinds and unsure lines go to Tesseract). Recorded in the index.")
+ReaderEngineOpt = typer.Option(None, "--reader-engine", help="How the reader reads tiles: auto (= shotdex), shotdex (its own recogniser; other kinds and unsure words go to Tesseract) or tesseract. Recorded in the index.")
 MaxTilesOpt = typer.Option(None, "--max-tiles", help="Most tiles per source (default 2,000; $SHOTDEX_MAX_TILES).")
 
 

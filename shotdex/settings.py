@@ -47,7 +47,7 @@ class Settings:
     device: str | None = None  # None: cuda, then mps, then cpu
     tagger: bool = True  # new reader indexes tag figures (bar chart, map...) and keep a visual vector
     ocr_workers: int = 0  # 0: one per core
-    reader_engine: str = "auto"  # new reader indexes read with: auto (= tesseract for now), tesseract, shotdex
+    reader_engine: str = "auto"  # new reader indexes read with: auto (= shotdex), shotdex, tesseract
     batch_size: int = 32
     plugins: str = ""  # comma-separated modules imported to register extra embedders
     # the Ray runner

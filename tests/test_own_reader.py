@@ -223,7 +223,7 @@ def test_shipped_weights_are_small_and_in_the_fingerprint():
     assert "shotdex-glyphs" not in tess.fingerprint
     assert Recogniser().hash == digest
     assert own.options["reader_engine"] == "shotdex"
-    assert ReaderEmbedder(reader_engine="auto").reader_engine == "tesseract"  # not the default until its targets hold
+    assert ReaderEmbedder(reader_engine="auto").reader_engine == "shotdex"  # the default since its targets hold
     with pytest.raises(SettingsError):
         shotdex.Settings(reader_engine="fast")
 

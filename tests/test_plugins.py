@@ -121,7 +121,7 @@ def test_embedder_options_are_recorded_and_restored(tmp_path):
         assert len(idx.add([corpus]).added) == 2
     meta = Meta.load(db)
     assert meta.model == "reader" and meta.options == {"window": 64, "combine": "windows", "ocr_engine": "auto",
-                                                             "tagger": True, "reader_engine": "tesseract"}
+                                                             "tagger": True, "reader_engine": "shotdex"}
     assert meta.fingerprint == emb.fingerprint != ReaderEmbedder().fingerprint
     with shotdex.open(db=db) as idx:
         assert idx.embedder.options == emb.options and idx.embedder.fingerprint == emb.fingerprint

@@ -141,7 +141,7 @@ def test_chart_tags_become_words_and_non_charts_read_as_before(index, charts):
         for name in ("scores.csv", "notes.txt"):
             r = rows[name]
             assert r["tag"] in ("table", "text", "code", "photo", "")
-            assert r["text"] == plain.read_tile(decode_image(r["image"])).text
+            assert r["text"] == plain.read_tile(decode_image(r["image"]), r["kind"]).text
     finally:
         plain.close()
     # the words are searchable: a text query for the type finds the chart

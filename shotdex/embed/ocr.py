@@ -104,11 +104,12 @@ READER_ENGINES = ("auto", "tesseract", "shotdex")
 
 
 def reader_engine_of(name: str | None) -> str:
-    """'tesseract' or 'shotdex' for a --reader-engine value. 'auto' is Tesseract: shotdex's own engine
-    joins the default only when its benchmark targets hold (BENCHMARKS.md, reader section)."""
-    if name in (None, "auto", "tesseract"):
-        return "tesseract"
-    if name == "shotdex":
+    """'tesseract' or 'shotdex' for a --reader-engine value. 'auto' is shotdex's own engine, since it met
+    its benchmark targets against Tesseract (BENCHMARKS.md, reader section); it hands what it was not
+    made for to Tesseract itself."""
+    if name in (None, "auto", "shotdex"):
+        return "shotdex"
+    if name == "tesseract":
         return name
     raise EmbedderError(f"unknown reader engine {name!r}; known: {', '.join(READER_ENGINES)}")
 
@@ -299,7 +300,7 @@ class OcrPool:
     def read_one(self, image: "Image", kind: str | None = None) -> Reading:
         """The reading of one image on the calling thread (callers run their own threads); `kind` is
         the tile's source kind (shotdex's own engine reads only the kinds it was made for)."""
-        if kind is not None and self.reader_engine == "shotdex":
+        if self.reader_engine == "shotdex":
             return self._engine.read(image, kind)
         return self._engine.read(image)
 

@@ -2,8 +2,8 @@
 what it was not made for.
 
 It reads tiles of the kinds shotdex itself lays out (OWN_KINDS: text, Markdown and code, tables,
-local web pages). Any other tile (charts, photos, PDF pages, office documents) goes to Tesseract
-whole; so does a tile where more than TILE_FALLBACK of the segments are unsure. A segment whose least
+local web pages). Any other tile (charts, photos, PDF pages, office documents), and a picture of no
+known kind (a query's image), goes to Tesseract whole; so does a tile where more than TILE_FALLBACK of the segments are unsure. A segment whose least
 sure character is below LINE_CONF has its unsure words (each run of them, with a sure word on either
 side for context) read again by Tesseract as one line (psm 7). A line cut by the tile's
 top or bottom edge is left to the neighbouring tile, which shows it whole. Every hand-over is
@@ -147,7 +147,7 @@ class OwnEngine:
     def read(self, image: "Image", kind: str | None = None):
         from .ocr import Reading
 
-        if kind is not None and kind not in OWN_KINDS:
+        if kind not in OWN_KINDS:  # another kind, or none known (a query's picture: a chart, a photo, ...)
             self._count(tiles=1, tiles_tesseract=1)
             return self._tile.read(image)
         gray = gray_array(image)
