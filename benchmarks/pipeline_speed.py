@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/pipeline_speed.py [--tables 100] [--runs 3] [--corpus DIR]
 
 On the same `--tables` wtq-dev tables (seed 1), in one run:
-1. OCR alone: the tesserocr pool `reader` uses (same engine, same worker count), images in memory;
+1. Reading alone: the pool `reader` uses (same engine, same worker count, each tile with its kind, as the
+   index path reads it), images in memory;
    tiles/s, median of --runs.
 2. CPU-seconds per tile of each stage, each measured alone on one thread: render (Chromium's own
    processes included: a child process renders every table and reports its CPU time and that of
@@ -90,6 +91,7 @@ def main() -> None:
     srcs = tables(args.corpus, args.tables)
     tiles = render_all(srcs)
     images = [t.image for t in tiles]
+    kinds = [t.kind for t in tiles]
     n = len(images)
 
     from shotdex.embed import get_embedder
@@ -101,7 +103,7 @@ def main() -> None:
     ocr_rates = []
     for _ in range(args.runs):
         t0 = time.perf_counter()
-        readings = pool.read(images)
+        readings = list(pool.iter_read(images, kinds))
         ocr_rates.append(n / (time.perf_counter() - t0))
 
     # 2. CPU-seconds per tile, stage by stage
@@ -109,7 +111,7 @@ def main() -> None:
                          check=True, cwd=ROOT)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     cost = {"render (Python + Playwright driver + Chromium)": (r["python"] + r["children"]) / r["tiles"]}
-    cost["read (OCR, tesserocr)"] = per_tile(pool.read_one, images)
+    cost[f"read ({pool.reader_engine} engine)"] = per_tile(lambda t: pool.read_one(t.image, t.kind), tiles)
     _ = reader.model
     cost["embed (sentence model)"] = per_tile(lambda rd: reader.embed_readings([rd]), readings)
     from shotdex.index import pipeline
@@ -155,7 +157,7 @@ def main() -> None:
         f"Command: `python benchmarks/pipeline_speed.py --tables {args.tables} --runs {args.runs}`; {args.tables} wtq-dev "
         f"tables (seed 1), {n} tiles; {cores} cores; 1-min load average {load0:.1f} at the start.", "",
         "| measure | value |", "|---|---|",
-        f"| (1) OCR alone: tesserocr pool, {pool.workers} workers, images in memory (tiles/s) | {fmt(ocr_rates, '', 2)} |",
+        f"| (1) reading alone: the {pool.reader_engine} engine's pool, {pool.workers} workers, images in memory (tiles/s) | {fmt(ocr_rates, '', 2)} |",
         f"| (3) `shotdex index` end to end, fresh process, fresh db ({e2e_tiles} tiles; tiles/s) | {fmt(e2e, '', 2)} |",
         f"| (3) / (1) | **{med(e2e) / med(ocr_rates):.2f}** (goal >= 0.65) |",
         f"| physical limit: {cores} cores / {total:.3f} CPU-s per tile (tiles/s) | {limit:.2f} |",

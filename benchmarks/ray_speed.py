@@ -70,8 +70,9 @@ def stage_costs(srcs: list[str]) -> tuple[dict, list, list, object]:
     from shotdex.settings import Settings
 
     reader = get_embedder("reader", Settings.from_env())
-    readings = [reader.ocr.read_one(im) for im in images]
-    cost = {"render": (r["python"] + r["children"]) / r["tiles"], "read (OCR)": per_tile(reader.ocr.read_one, images)}
+    readings = [reader.ocr.read_one(t.image, t.kind) for t in tiles]
+    cost = {"render": (r["python"] + r["children"]) / r["tiles"],
+            "read": per_tile(lambda t: reader.ocr.read_one(t.image, t.kind), tiles)}
     _ = reader.model
     cost["embed"] = per_tile(lambda rd: reader.embed_readings([rd]), readings)
     cost["encode (WebP)"] = per_tile(pipeline.encode_image, images)
