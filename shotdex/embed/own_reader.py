@@ -3,9 +3,10 @@ what it was not made for.
 
 It reads tiles of the kinds shotdex itself lays out (OWN_KINDS: text, Markdown and code, tables,
 local web pages). Any other tile (charts, photos, PDF pages, office documents), and a picture of no
-known kind (a query's image), goes to Tesseract whole; so does a tile where more than TILE_FALLBACK of the segments are unsure. A segment whose least
-sure character is below LINE_CONF has its unsure words (each run of them, with a sure word on either
-side for context) read again by Tesseract as one line (psm 7). A line cut by the tile's
+known kind (a query's image), goes to Tesseract whole; so does a tile where more than TILE_FALLBACK of
+the segments are unsure. A segment whose least sure character is below LINE_CONF has its unsure words
+(each run of them, with a sure word on either side for context) read again by Tesseract as one line
+(psm 7). A line cut by the tile's
 top or bottom edge is left to the neighbouring tile, which shows it whole. Every hand-over is
 counted (`counts`), so a benchmark can say how often it happens.
 """
