@@ -381,3 +381,50 @@ def test_numpy_bert_matches_transformers_on_any_bert(tmp_path):
     long = ["the table\n" + "cat dog sales revenue " * 40, *texts]
     assert len(model.windows(long[0])) > 1
     assert np.all(np.sum(model.encode(long) * torch_model.encode(long), axis=1) > 0.9999)
+
+
+def test_one_blas_thread_holds_while_any_thread_is_inside():
+    """The index runner holds the BLAS limit on its main thread for a run while its workers enter
+    and leave it (SentenceModel.encode) in any order: it stays one thread until the last one leaves,
+    then the original limit comes back. (OpenBLAS ignores a limit set from a non-main thread once it
+    has run, which is why the runner takes it, and leaves it last, on the main thread.)"""
+    import threading
+
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    from shotdex.embed.sentence import one_blas_thread
+
+    def blas_threads() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    before = blas_threads()
+    if not before or before == {1}:
+        pytest.skip("no multi-threaded BLAS that threadpoolctl can see")
+    x = np.ones((64, 64))
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, set[int]] = {}
+
+    def a():
+        with one_blas_thread():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with one_blas_thread():
+            b_in.set()
+            a_out.wait(5)  # a left first: b must still run one thread
+            x @ x
+            seen["b after a left"] = blas_threads()
+
+    workers = [threading.Thread(target=a), threading.Thread(target=b)]
+    with one_blas_thread():
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join(10)
+        seen["main after both left"] = blas_threads()
+    assert seen == {"b after a left": {1}, "main after both left": {1}}
+    assert blas_threads() == before

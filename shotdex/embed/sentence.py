@@ -7,9 +7,11 @@ here, more than a whole fresh `shotdex search` may take. Any other model runs th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -18,7 +20,7 @@ import numpy as np
 from ..errors import EmbedderError
 from .base import file_hash, l2_normalize
 
-__all__ = ["SentenceModel", "default_model_dir", "load_sentence_model"]
+__all__ = ["SentenceModel", "default_model_dir", "load_sentence_model", "one_blas_thread"]
 
 HEADER_MAX_FRACTION = 4  # the repeated first line takes at most 1/4 of a window
 COMBINE = ("tokens", "windows")  # how a long text's windows become one vector (see SentenceModel)
@@ -35,24 +37,35 @@ def default_model_dir() -> Path | None:
     return folder if (folder / "model.safetensors").exists() else None
 
 
-_BLAS: list = []
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS: list = [0, None]  # threads inside one_blas_thread(), and the limit they share
 
 
-def _one_blas_thread():
-    """BLAS limited to one thread: on two cores OpenBLAS's threads spin against the OCR workers (and
-    any other process) and made a batch 2x slower, a query 20x slower at p95, than one thread."""
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS.append(ThreadpoolController())
-        except ImportError:
-            _BLAS.append(None)
-    if _BLAS[0] is None:
-        import contextlib
-
-        return contextlib.nullcontext()
-    return _BLAS[0].limit(limits=1, user_api="blas")
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS limited to one thread while any thread of the process is inside (reference-counted, so
+    that threads entering and leaving in any order never lift it under another's feet): on two
+    cores OpenBLAS's threads spin against the OCR workers (and any other process) and made a batch
+    2x slower, a query 20x slower at p95, than one thread. The index runner holds it for a whole run
+    (its workers are the parallelism). The first entrant looks the BLAS libraries up afresh (0.2 ms),
+    so that one loaded since (scipy's, torch's) is limited too."""
+    with _BLAS_LOCK:
+        if _BLAS_USERS[0] == 0:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:
+                pass
+            else:
+                _BLAS_USERS[1] = ThreadpoolController().limit(limits=1, user_api="blas")
+        _BLAS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS[0] -= 1
+            if _BLAS_USERS[0] == 0 and _BLAS_USERS[1] is not None:
+                _BLAS_USERS[1].restore_original_limits()
+                _BLAS_USERS[1] = None
 
 
 def _read_json(path: Path) -> dict:
@@ -333,7 +346,7 @@ class SentenceModel:
         plans = [self.windows(t, window) for t in texts]
         flat = [w for plan in plans for w in plan]
         if self.backend == "numpy":
-            with _one_blas_thread():
+            with one_blas_thread():
                 states = self._states([ids for ids, _ in flat], batch_size)
         else:
             states = self._states([ids for ids, _ in flat], batch_size)
@@ -368,11 +381,13 @@ class SentenceModel:
 
 
 _CACHE: dict[tuple[str, str | None], SentenceModel] = {}
+_LOAD_LOCK = threading.Lock()
 
 
 def load_sentence_model(source: str | os.PathLike, device: str | None = None) -> SentenceModel:
     """A SentenceModel, loaded once per process per (source, device)."""
     key = (str(source), device)
-    if key not in _CACHE:
-        _CACHE[key] = SentenceModel(source, device=device)
-    return _CACHE[key]
+    with _LOAD_LOCK:  # the index runner's workers may ask for it at once: load it once
+        if key not in _CACHE:
+            _CACHE[key] = SentenceModel(source, device=device)
+        return _CACHE[key]

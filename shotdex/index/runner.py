@@ -1,15 +1,18 @@
 """The local runner: the pipeline's stages on threads of one process, overlapped by bounded queues.
 
-    render (1 thread, its own Chromium) -> read (one thread per OCR worker) -> embed + encode (1 thread)
-    -> write (the calling thread)
+    render (1 thread, its own Chromium) -> per tile: read + embed + encode (one thread per OCR worker)
+    -> collect (1 thread: a source's tiles together) -> write (the calling thread)
 
-Every stage runs at once: the OCR workers never wait for a write, and the writer commits whatever
-sources are finished instead of waiting for a batch to fill. Tiles are streamed from the renderer as
-they are made, so memory is bounded by the queues, not by the documents: at most QUEUE_TILES tiles
-waiting to be read and QUEUE_TILES waiting to be embedded (~2.4 MB each at 1024x768), one per OCR
-worker and one embed batch, plus the encoded tiles (lossless WebP, ~20-60 KB each) of sources not yet
-committed: a 2,000-page PDF is never held whole, its pages wait encoded for the last one and then go
-in one commit.
+For embedders that do not read text, the collect thread embeds (in batches) and encodes. Every stage
+runs at once: the workers never wait for a write, and the writer commits whatever sources are
+finished instead of waiting for a batch to fill. A tile's whole chain runs on one worker because a
+single embed + encode thread was the bound (pipeline_speed.md: it was busy all the time while the
+readers waited half of it). Tiles are streamed from the renderer as they are made, so memory is
+bounded by the queues, not by the documents: at most QUEUE_TILES tiles waiting to be read and
+QUEUE_TILES waiting to be collected (~2.4 MB each at 1024x768 before encoding), one per worker and
+one embed batch, plus the encoded tiles (lossless WebP, ~20-60 KB each) of sources not yet committed:
+a 2,000-page PDF is never held whole, its pages wait encoded for the last one and then go in one
+commit. BLAS runs one thread per worker for the whole run (the workers are the parallelism).
 """
 
 from __future__ import annotations
@@ -56,6 +59,13 @@ def run_local(
 ) -> int:
     """Run the jobs through the stages; returns the number of sources written. on_tile(current source)
     is called after each tile is embedded, on_sources(done, current) after each commit."""
+    from ..embed.sentence import one_blas_thread
+
+    with one_blas_thread():
+        return _run(jobs, render, read, embed, encode, write, stop=stop, on_tile=on_tile, on_sources=on_sources)
+
+
+def _run(jobs, render, read, embed, encode, write, *, stop, on_tile, on_sources) -> int:
     read_q: queue.Queue = queue.Queue(QUEUE_TILES)
     embed_q: queue.Queue = queue.Queue(QUEUE_TILES)
     write_q: queue.Queue = queue.Queue()
@@ -134,12 +144,12 @@ def run_local(
                     if last:
                         put(embed_q, _DONE)
                     return
-                if not put(embed_q, read(row)):
+                if not put(embed_q, encode(embed([read(row)])[0])):
                     return
         finally:
             read.release()  # this thread's OCR engine: the next run has threads of its own
 
-    def do_embed():
+    def do_collect():
         done_rows: dict[int, list[TileRow]] = {}
 
         def complete(key: int) -> None:
@@ -168,7 +178,9 @@ def run_local(
             finished = _DONE in batch
             checks = [b.key for b in batch if isinstance(b, _Check)]
             rows = [b for b in batch if isinstance(b, TileRow)]
-            for row in [encode(r) for r in embed(rows)]:
+            if read is None:  # the workers did the rest for reading embedders
+                rows = [encode(r) for r in embed(rows)]
+            for row in rows:
                 on_tile(row.job.source)
                 done_rows.setdefault(id(row.job), []).append(row)
                 checks.append(id(row.job))
@@ -177,7 +189,7 @@ def run_local(
         write_q.put(_DONE)
 
     threads = [threading.Thread(target=guarded(do_render), name="shotdex-render", daemon=True),
-               threading.Thread(target=guarded(do_embed), name="shotdex-embed", daemon=True)]
+               threading.Thread(target=guarded(do_collect), name="shotdex-collect", daemon=True)]
     if read is not None:
         threads += [threading.Thread(target=guarded(do_read), name=f"shotdex-read-{i}", daemon=True)
                     for i in range(read.workers)]
