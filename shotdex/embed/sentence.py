@@ -48,7 +48,8 @@ def one_blas_thread():
     cores OpenBLAS's threads spin against the OCR workers (and any other process) and made a batch
     2x slower, a query 20x slower at p95, than one thread. The index runner holds it for a whole run
     (its workers are the parallelism). The first entrant looks the BLAS libraries up afresh (0.2 ms),
-    so that one loaded since (scipy's, torch's) is limited too."""
+    so that one loaded since (scipy's, torch's) is limited too. OpenBLAS ignores a limit set or
+    restored from a non-main thread once it has run: take it first, and leave it last, there."""
     with _BLAS_LOCK:
         if _BLAS_USERS[0] == 0:
             try:
