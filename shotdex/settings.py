@@ -47,6 +47,7 @@ class Settings:
     device: str | None = None  # None: cuda, then mps, then cpu
     tagger: bool = True  # new reader indexes tag figures (bar chart, map...) and keep a visual vector
     ocr_workers: int = 0  # 0: one per core
+    read_processes: bool = True  # the local runner's read workers (2 or more) run in child processes
     reader_engine: str = "auto"  # new reader indexes read with: auto (= shotdex), shotdex, tesseract
     batch_size: int = 32
     plugins: str = ""  # comma-separated modules imported to register extra embedders
@@ -119,6 +120,7 @@ _RULES: dict[str, tuple[str, float | None, float | None]] = {
     "chromium_sandbox": ("bool?", None, None),
     "device": ("str?", None, None),
     "tagger": ("bool", None, None),
+    "read_processes": ("bool", None, None),
     "ocr_workers": ("int", 0, 1024),
     "reader_engine": ("str", None, None),
     "batch_size": ("int", 1, 65_536),

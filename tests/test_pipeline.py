@@ -170,3 +170,109 @@ def test_memory_stays_bounded_over_a_2000_tile_run(tmp_path):
     # ten times the tiles may not need more than a little more memory (measured: +74 MB of 369 MB)
     assert peaks[29][1] - peaks[3][1] < 200, peaks
     assert peaks[29][1] < 1024, peaks
+
+
+# ------------------------------------------------------------------------------ read worker processes
+def _chain_children(parent: int) -> list[int]:
+    """Pids of the read worker processes (procs.py) whose parent is `parent`."""
+    out = []
+    for d in Path("/proc").iterdir():
+        try:
+            if not d.name.isdigit() or b"shotdex.index.procs" not in (d / "cmdline").read_bytes():
+                continue
+            if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                out.append(int(d.name))
+        except OSError:
+            continue
+    return out
+
+
+def _reader_corpus(root: Path) -> Path:
+    root.mkdir(parents=True)
+    for i in range(4):
+        (root / f"log{i}.md").write_text("\n\n".join(f"Entry {j}: the lighthouse at cape {i} saw gale force {i * j + 3}"
+                                                       for j in range(12 + 20 * i)))
+    (root / "rain.csv").write_text("city,rain\nBergen,2250\nOslo,760\n")
+    return root
+
+
+@pytest.mark.slow
+def test_read_worker_processes_build_the_same_index_as_threads(tmp_path):
+    """The real reader: read + embed + encode in child processes give the rows the threads give."""
+    corpus = _reader_corpus(tmp_path / "c")
+    got = {}
+    for mode in (True, False):
+        s = shotdex.Settings(ocr_workers=2, read_processes=mode)
+        with shotdex.open(db=tmp_path / f"db-{mode}", settings=s) as idx:
+            rep = idx.add([corpus])
+            assert not rep.failed and len(rep.added) == 5
+            t = idx.store.tiles.to_arrow().select(["id", "text", "words", "vector", "image"]).to_pylist()
+            got[mode] = {r["id"]: (r["text"], r["words"], r["vector"], r["image"]) for r in t}
+            assert Path(idx.search("Bergen rain", k=1)[0].source).name == "rain.csv"
+    assert len(got[True]) >= 6 and got[True] == got[False]
+    assert all(text for text, *_ in got[True].values())
+
+
+@pytest.mark.slow
+def test_read_worker_processes_die_with_a_killed_index_run(tmp_path):
+    """kill -9 of `shotdex index` alone (not its group): its read worker processes end by themselves."""
+    import signal
+    import time
+
+    from reliability_util import kill_group, start_cli
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for i in range(40):
+        (corpus / f"n{i}.md").write_text("\n\n".join(f"note {i} line {j}: gale {i * j}" for j in range(60)))
+    proc = start_cli("index", corpus, "--db", tmp_path / "db", env={"SHOTDEX_OCR_WORKERS": "2"})
+    try:
+        deadline = time.monotonic() + 120
+        kids = []
+        while len(kids) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            kids = _chain_children(proc.pid)
+        assert len(kids) == 2, "the run never started its two read worker processes"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{k}").exists() and
+                                                  "Z" not in Path(f"/proc/{k}/stat").read_text().rsplit(")", 1)[1][:3]
+                                                  for k in kids):
+            time.sleep(0.1)
+        alive = [k for k in kids if Path(f"/proc/{k}").exists()
+                 and "Z" not in Path(f"/proc/{k}/stat").read_text().rsplit(")", 1)[1][:3]]
+        assert not alive, f"read workers outlived their run: {alive}"
+    finally:
+        kill_group(proc.pid)
+
+
+@pytest.mark.slow
+def test_a_read_worker_process_that_dies_ends_the_run_with_one_clear_error(tmp_path):
+    """A worker killed from outside (the OOM killer, say): the run stops with an EmbedderError naming it,
+    and what was committed before stays."""
+    import signal
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for i in range(30):
+        (corpus / f"n{i}.md").write_text("\n\n".join(f"note {i} line {j}: gale {i * j}" for j in range(60)))
+    killed = []
+
+    def on_progress(ev):
+        if ev.tiles_done >= 3 and not killed:
+            kids = _chain_children(os.getpid())
+            os.kill(kids[0], signal.SIGKILL)
+            killed.append(kids[0])
+
+    with shotdex.open(db=tmp_path / "db", settings=shotdex.Settings(ocr_workers=2)) as idx:
+        with pytest.raises(shotdex.EmbedderError, match="read worker process ended"):
+            idx.add([corpus], progress=on_progress)
+        assert killed
+        rows = idx.store.source_rows(["tiles", "status"]) if idx.store.exists else {}
+        stored = idx.store.tiles.to_arrow().column("source").to_pylist() if rows else []
+        for src, row in rows.items():  # written whole or not at all
+            assert row["status"] == "indexed" and stored.count(src) == row["tiles"]
+        assert not _chain_children(os.getpid())  # the other worker was ended too
+        rep = idx.add([corpus])  # and the next run finishes the job
+        assert len(rep.added) + len(rows) == 30 and not rep.failed

@@ -42,6 +42,9 @@ class Reading(tuple):
     def __new__(cls, text: str, words: list[Word], figure=None):
         return super().__new__(cls, (text, words, figure))
 
+    def __reduce__(self):  # pickled to and from the runner's worker processes
+        return (Reading, tuple(self))
+
     @property
     def figure(self):
         return self[2]

@@ -195,7 +195,7 @@ def run_add(
                        stop=stop or threading.Event(), on_tile=on_tile, on_sources=on_sources)
     elif plan.todo:
         done = run_local(
-            plan.todo, RenderStage(rs, settings.chromium), ReadStage(embedder) if embedder.reads_text else None,
+            plan.todo, RenderStage(rs, settings.chromium), ReadStage(embedder, settings) if embedder.reads_text else None,
             EmbedStage(embedder), EncodeStage(), WriteStage(store, rs.hash, report),
             stop=stop or threading.Event(), on_tile=on_tile, on_sources=on_sources,
         )

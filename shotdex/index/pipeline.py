@@ -146,11 +146,24 @@ class RenderStage:
 
 
 class ReadStage:
-    """A tile -> what a reading embedder reads on it. Safe to call from several threads at once."""
+    """A tile -> what a reading embedder reads on it. Safe to call from several threads at once.
+    With settings whose read_processes is on, start_processes() gives each worker a child process that
+    runs the tile's whole chain (procs.py)."""
 
-    def __init__(self, embedder):
+    def __init__(self, embedder, settings=None):
         self.embedder = embedder
         self.workers = embedder.read_workers()
+        self.settings = settings
+        self.fallback = ""  # why the workers read on threads after all (a child could not make the embedder)
+
+    def start_processes(self) -> list:
+        """One chain process per worker (procs.py), or [] to read on the runner's threads: for one
+        worker (no lock to share) or when settings.read_processes is off."""
+        if self.settings is None or not self.settings.read_processes or self.workers < 2:
+            return []
+        from .procs import start_chain_processes
+
+        return start_chain_processes(self.embedder, self.settings, self.workers)
 
     def __call__(self, row: TileRow) -> TileRow:
         row.reading = self.embedder.read_tile(row.tile.image, row.tile.kind)

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from ..errors import EmbedderError
 from .pipeline import EmbedStage, EncodeStage, ReadStage, RenderStage, SourceDone, SourceJob, TileRow, WriteStage
 
 __all__ = ["run_local", "QUEUE_TILES"]
@@ -128,9 +129,18 @@ def _run(jobs, render, read, embed, encode, write, *, stop, on_tile, on_sources)
             put(first_q, _DONE)
 
     readers_left = [read.workers if read is not None else 0]
+    chains = read.start_processes() if read is not None else []
 
-    def do_read():
+    def do_read(i: int):
+        chain = chains[i] if chains else None
         try:
+            if chain is not None:
+                try:
+                    chain.wait_ready(stop)
+                except EmbedderError as exc:  # it cannot rebuild this embedder: read on this thread
+                    read.fallback = str(exc)
+                    chain.close()
+                    chain = None
             while not stop.is_set():
                 try:
                     row = read_q.get(timeout=0.1)
@@ -144,7 +154,8 @@ def _run(jobs, render, read, embed, encode, write, *, stop, on_tile, on_sources)
                     if last:
                         put(embed_q, _DONE)
                     return
-                if not put(embed_q, encode(embed([read(row)])[0])):
+                row = chain(row, stop) if chain is not None else encode(embed([read(row)])[0])
+                if row is None or not put(embed_q, row):
                     return
         finally:
             read.release()  # this thread's OCR engine: the next run has threads of its own
@@ -191,7 +202,7 @@ def _run(jobs, render, read, embed, encode, write, *, stop, on_tile, on_sources)
     threads = [threading.Thread(target=guarded(do_render), name="shotdex-render", daemon=True),
                threading.Thread(target=guarded(do_collect), name="shotdex-collect", daemon=True)]
     if read is not None:
-        threads += [threading.Thread(target=guarded(do_read), name=f"shotdex-read-{i}", daemon=True)
+        threads += [threading.Thread(target=guarded(lambda i=i: do_read(i)), name=f"shotdex-read-{i}", daemon=True)
                     for i in range(read.workers)]
     for t in threads:
         t.start()
@@ -228,6 +239,8 @@ def _run(jobs, render, read, embed, encode, write, *, stop, on_tile, on_sources)
         raise
     finally:
         stop.set()
+        for c in chains:
+            c.close()
     for t in threads:
         t.join(timeout=5)
     return written

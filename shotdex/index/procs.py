@@ -1,0 +1,172 @@
+"""Worker processes for a tile's chain (read -> embed -> encode), so that the local runner's workers do
+not share one interpreter lock.
+
+On threads, the readers' Python between the numpy calls (line finding, word assembly, the sentence
+model's glue) queues on the GIL: py-spy measured it held ~35% of the wall time, which kept
+`shotdex index` at 0.72 of the cores' limit (pipeline_speed.md). Here each read worker of the runner
+owns one child process (`python -m shotdex.index.procs`) that rebuilds the same embedder from its name
+and options (its fingerprint must match, as on a Ray worker) and runs ReadStage, EmbedStage and
+EncodeStage on the tiles it is sent: the tile's pixels go down a socket (~2.4 MB, ~1 ms), its reading,
+vector and WebP bytes come back (~50 KB). The stages are the same objects the threads run, so the rows
+are identical.
+
+A child is a plain subprocess, not multiprocessing: it never imports the caller's __main__ (a library
+user's script without a main guard is safe). It dies with the process that started it (Linux's parent
+death signal, and end of file on its socket everywhere), ignores Ctrl-C (the runner stops it), and runs
+BLAS on one thread (the processes are the parallelism).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from ..errors import EmbedderError
+
+__all__ = ["ChainProcess", "start_chain_processes"]
+
+READY_TIMEOUT_S = 120.0  # a child imports numpy and loads the models: ~1 s here, far more on a cold disk
+
+
+@dataclass
+class _Init:
+    name: str
+    settings: object
+    options: dict
+    fingerprint: str
+
+
+class ChainProcess:
+    """One child process running read + embed + encode; call it from one thread at a time."""
+
+    def __init__(self, init: _Init):
+        parent, child = socket.socketpair()
+        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shotdex.index.procs", str(child.fileno())],
+            pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL, close_fds=True,
+        )
+        child.close()
+        self.conn = Connection(parent.detach())
+        self.conn.send_bytes(pickle.dumps(init))
+        self.ready = False
+
+    def wait_ready(self, stop=None) -> None:
+        """Wait for the child to have its embedder (raises EmbedderError when it could not make it)."""
+        if not self.ready:
+            msg = self._recv(stop, READY_TIMEOUT_S)
+            if msg is not None and msg[0] == "error":
+                raise EmbedderError(msg[1])
+            self.ready = msg is not None
+
+    def __call__(self, row, stop=None):
+        """Fill row's reading, embedding and image (the tile's pixels are let go); None if stopped."""
+        self.wait_ready(stop)
+        img = row.tile.image
+        self.conn.send_bytes(pickle.dumps((img.mode, img.size, row.tile.kind), protocol=5))
+        self.conn.send_bytes(img.tobytes())
+        msg = self._recv(stop)
+        if msg is None:
+            return None
+        if msg[0] == "error":
+            raise msg[1]
+        _, row.reading, row.embedding, row.image = msg
+        row.tile.image = None
+        return row
+
+    def _recv(self, stop, timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                if self.conn.poll(0.1):
+                    return pickle.loads(self.conn.recv_bytes())
+            except (EOFError, OSError):
+                raise EmbedderError(f"a read worker process ended (exit code {self.proc.wait(5)})") from None
+            if stop is not None and stop.is_set():
+                return None
+            if deadline is not None and time.monotonic() > deadline:
+                raise EmbedderError(f"a read worker process did not start within {timeout:.0f} s")
+
+    def close(self) -> None:
+        """End the child (at once: it holds nothing that must be saved)."""
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_chain_processes(embedder, settings, n: int) -> list[ChainProcess]:
+    """n children for the runner's read workers, started now (they load while the first tiles render)."""
+    init = _Init(embedder.name, settings, dict(embedder.options), embedder.fingerprint)
+    return [ChainProcess(init) for _ in range(n)]
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def _serve(conn: Connection) -> None:
+    from PIL import Image
+
+    from ..embed import get_embedder
+    from ..embed.sentence import one_blas_thread
+    from ..render.types import Tile
+    from .pipeline import EmbedStage, EncodeStage, ReadStage, SourceJob, TileRow
+
+    init: _Init = pickle.loads(conn.recv_bytes())
+    with one_blas_thread():
+        try:
+            emb = get_embedder(init.name, init.settings.replace(ocr_workers=1), options=init.options)
+            if emb.fingerprint != init.fingerprint:
+                raise EmbedderError(f"the worker's {init.name} embedder differs from the caller's")
+            read, embed, encode = ReadStage(emb), EmbedStage(emb), EncodeStage()
+            _ = emb.model if hasattr(emb, "model") else None  # load now, not on the first tile
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which falls back to threads
+            conn.send_bytes(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
+            return
+        conn.send_bytes(pickle.dumps(("ready",)))
+        job = SourceJob("", 0, 0.0)
+        while True:
+            try:
+                mode, size, kind = pickle.loads(conn.recv_bytes())
+                pixels = conn.recv_bytes()
+            except (EOFError, OSError):
+                return
+            try:
+                tile = Tile(Image.frombytes(mode, size, pixels), "", kind, 0, 0, 0, 0, 0, 0, 0, 0, "", "")
+                row = encode(embed([read(TileRow(job, tile))])[0])
+                out = ("ok", row.reading, row.embedding, row.image)
+            except Exception as exc:  # noqa: BLE001 - raised again in the parent's thread
+                try:
+                    pickle.dumps(exc)
+                except Exception:  # noqa: BLE001
+                    exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+                out = ("error", exc)
+            conn.send_bytes(pickle.dumps(out, protocol=5))
+
+
+if __name__ == "__main__":
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _serve(Connection(int(sys.argv[1])))
