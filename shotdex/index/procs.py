@@ -71,8 +71,11 @@ class ChainProcess:
         """Fill row's reading, embedding and image (the tile's pixels are let go); None if stopped."""
         self.wait_ready(stop)
         img = row.tile.image
-        self.conn.send_bytes(pickle.dumps((img.mode, img.size, row.tile.kind), protocol=5))
-        self.conn.send_bytes(img.tobytes())
+        try:
+            self.conn.send_bytes(pickle.dumps((img.mode, img.size, row.tile.kind), protocol=5))
+            self.conn.send_bytes(img.tobytes())
+        except OSError:  # the child is gone (killed from outside): a broken pipe, not a bug of ours
+            raise self._ended() from None
         msg = self._recv(stop)
         if msg is None:
             return None
@@ -89,11 +92,18 @@ class ChainProcess:
                 if self.conn.poll(0.1):
                     return pickle.loads(self.conn.recv_bytes())
             except (EOFError, OSError):
-                raise EmbedderError(f"a read worker process ended (exit code {self.proc.wait(5)})") from None
+                raise self._ended() from None
             if stop is not None and stop.is_set():
                 return None
             if deadline is not None and time.monotonic() > deadline:
                 raise EmbedderError(f"a read worker process did not start within {timeout:.0f} s")
+
+    def _ended(self) -> EmbedderError:
+        try:
+            code = self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            code = "unknown"
+        return EmbedderError(f"a read worker process ended (exit code {code})")
 
     def close(self) -> None:
         """End the child (at once: it holds nothing that must be saved)."""

@@ -1,6 +1,7 @@
 """The local runner: the pipeline's stages on threads of one process, overlapped by bounded queues.
 
-    render (1 thread, its own Chromium) -> per tile: read + embed + encode (one thread per OCR worker)
+    render (1 thread, its own Chromium) -> per tile: read + embed + encode (one thread per OCR worker,
+    each driving a child process of its own, procs.py, when there are two or more)
     -> collect (1 thread: a source's tiles together) -> write (the calling thread)
 
 For embedders that do not read text, the collect thread embeds (in batches) and encodes. Every stage
@@ -12,7 +13,8 @@ bounded by the queues, not by the documents: at most QUEUE_TILES tiles waiting t
 QUEUE_TILES waiting to be collected (~2.4 MB each at 1024x768 before encoding), one per worker and
 one embed batch, plus the encoded tiles (lossless WebP, ~20-60 KB each) of sources not yet committed:
 a 2,000-page PDF is never held whole, its pages wait encoded for the last one and then go in one
-commit. BLAS runs one thread per worker for the whole run (the workers are the parallelism).
+commit. Each worker process adds its models (~150 MB) and one tile at a time. BLAS runs one thread per
+worker for the whole run (the workers are the parallelism).
 """
 
 from __future__ import annotations
