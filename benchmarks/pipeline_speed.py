@@ -9,7 +9,7 @@ On the same `--tables` wtq-dev tables (seed 1), in one run:
 2. CPU-seconds per tile of each stage, each measured alone on one thread: render (Chromium's own
    processes included: a child process renders every table and reports its CPU time and that of
    its children, Playwright's driver and Chromium, after closing them), read (OCR), embed (the
-   sentence model), encode (lossless WebP at each `method`, and PNG), write (LanceDB commit of the rows).
+   sentence model), encode (lossless WebP at several `method` and `quality` efforts, and PNG), write (LanceDB commit of the rows).
 3. `shotdex index` end to end as a fresh process into a fresh database; tiles/s, median of --runs.
 Reports (3)/(1) and (3) against the physical limit, cores / sum of the per-stage CPU-seconds per tile.
 Writes benchmarks/results/pipeline_speed.md.
@@ -114,15 +114,18 @@ def main() -> None:
     cost = {"render (Python + Playwright driver + Chromium)": (r["python"] + r["children"]) / r["tiles"]}
     cost[f"read ({pool.reader_engine} engine)"] = per_tile(lambda t: pool.read_one(t.image, t.kind), tiles)
     _ = reader.model
-    cost["embed (sentence model)"] = per_tile(lambda rd: reader.embed_readings([rd]), readings)
+    cost[f"embed (sentence model, {reader.tile_precision})"] = per_tile(lambda rd: reader.embed_readings([rd]), readings)
+    # for comparison, not in the sum: the sentence model in float32 (numpy), as queries run it
+    fp32_embed = per_tile(lambda rd: reader.model.encode([rd.text], window=reader.window, combine=reader.combine), readings)
     from shotdex.index import pipeline
 
     webp = {}
-    for method in (0, 1, 2, 4, 6):
-        pipeline.WEBP_METHOD = method
+    shipped = (pipeline.WEBP_METHOD, pipeline.WEBP_QUALITY)
+    for method, quality in ((0, 0), (0, 100), (4, 0), (4, 25), (4, 50), (4, 80), (6, 0), (6, 100)):
+        pipeline.WEBP_METHOD, pipeline.WEBP_QUALITY = method, quality
         sizes = [len(pipeline.encode_image(im)) for im in images[:40]]
-        webp[method] = (per_tile(pipeline.encode_image, images[:40]), statistics.mean(sizes) / 1024)
-    pipeline.WEBP_METHOD = 4
+        webp[method, quality] = (per_tile(pipeline.encode_image, images[:40]), statistics.mean(sizes) / 1024)
+    pipeline.WEBP_METHOD, pipeline.WEBP_QUALITY = shipped
     import io
 
     def png(im):
@@ -132,18 +135,21 @@ def main() -> None:
 
     png_cost = per_tile(png, images[:40])
     png_kib = statistics.mean(png(im) for im in images[:40]) / 1024
-    cost[f"encode (lossless WebP, method {pipeline.WEBP_METHOD})"] = webp[pipeline.WEBP_METHOD][0]
+    cost[f"encode (lossless WebP, method {shipped[0]}, quality {shipped[1]})"] = webp[shipped][0]
     cost["write (LanceDB commit)"] = write_cost(tiles, readings, reader)
     total = sum(cost.values())
     limit = cores / total
 
     # 3. shotdex index end to end, fresh process, fresh database; as shipped (read workers in child
     # processes) and on threads (SHOTDEX_READ_PROCESSES=0), runs interleaved so that both see the same machine
-    e2e, e2e_cpu, e2e_tiles = {"processes": [], "threads": []}, {"processes": [], "threads": []}, 0
+    # and with the sentence model in float32 (SHOTDEX_EMBED_PRECISION=fp32), for what bf16 gives
+    modes = {"processes": {"SHOTDEX_READ_PROCESSES": "1"}, "threads": {"SHOTDEX_READ_PROCESSES": "0"},
+             "fp32": {"SHOTDEX_READ_PROCESSES": "1", "SHOTDEX_EMBED_PRECISION": "fp32"}}
+    e2e, e2e_cpu, e2e_tiles = {m: [] for m in modes}, {m: [] for m in modes}, 0
     for _ in range(args.runs):
         for mode in e2e:
             tmp = Path(tempfile.mkdtemp(prefix="shotdex-pipe-"))
-            env = dict(os.environ, SHOTDEX_READ_PROCESSES="1" if mode == "processes" else "0")
+            env = dict(os.environ, **modes[mode])
             try:
                 k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
@@ -156,7 +162,7 @@ def main() -> None:
                 e2e_cpu[mode].append((k1.ru_utime + k1.ru_stime - k0.ru_utime - k0.ru_stime) / e2e_tiles)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-    e2e_threads, e2e = e2e["threads"], e2e["processes"]
+    e2e_threads, e2e_fp32, e2e = e2e["threads"], e2e["fp32"], e2e["processes"]
     reader.close()
 
     med = statistics.median
@@ -168,6 +174,8 @@ def main() -> None:
         f"| (1) reading alone: the {pool.reader_engine} engine's pool, {pool.workers} workers, images in memory (tiles/s) | {fmt(ocr_rates, '', 2)} |",
         f"| (3) `shotdex index` end to end, fresh process, fresh db ({e2e_tiles} tiles; tiles/s) | {fmt(e2e, '', 2)} |",
         f"| (3) on threads instead (`SHOTDEX_READ_PROCESSES=0`, same runs interleaved; tiles/s) | {fmt(e2e_threads, '', 2)} |",
+        f"| (3) with the sentence model in float32 (`SHOTDEX_EMBED_PRECISION=fp32`, same runs interleaved; tiles/s) | "
+        f"{fmt(e2e_fp32, '', 2)} |",
         f"| (3) / (1) | **{med(e2e) / med(ocr_rates):.2f}** (goal >= 0.65) |",
         f"| physical limit: {cores} cores / {total:.3f} CPU-s per tile (tiles/s) | {limit:.2f} |",
         f"| (3) / physical limit | **{med(e2e) / limit:.2f}** (goal >= 0.90; on threads {med(e2e_threads) / limit:.2f}) |",
@@ -179,12 +187,14 @@ def main() -> None:
     for name, c in sorted(cost.items(), key=lambda kv: -kv[1]):
         lines.append(f"| {name} | {c:.4f} | {c / total:.0%} |")
     bound = max(cost, key=cost.get)
+    lines.append(f"| (not in the sum) embed in float32 numpy, `SHOTDEX_EMBED_PRECISION=fp32` | {fp32_embed:.4f} | |")
     lines += ["", f"The stages share the cores, so the pipeline is bound by their sum; the largest part is {bound} "
                   f"({cost[bound] / total:.0%} of it).", "",
               "Encoding choices, first 40 tiles (CPU-s per tile, mean KiB per tile):", "",
               "| encoding | CPU-s per tile | KiB per tile |", "|---|---|---|"]
-    for method, (c, kib) in webp.items():
-        lines.append(f"| lossless WebP, method {method} | {c:.4f} | {kib:.1f} |")
+    for (method, quality), (c, kib) in webp.items():
+        note = " (shipped)" if (method, quality) == shipped else " (Pillow's default)" if (method, quality) == (4, 80) else ""
+        lines.append(f"| lossless WebP, method {method}, quality {quality}{note} | {c:.4f} | {kib:.1f} |")
     lines.append(f"| PNG, compress_level 1 | {png_cost:.4f} | {png_kib:.1f} |")
     lines += ["", f"1-min load average at the end: {os.getloadavg()[0]:.1f}."]
     text = "\n".join(lines)

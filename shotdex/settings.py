@@ -49,6 +49,7 @@ class Settings:
     ocr_workers: int = 0  # 0: one per core
     read_processes: bool = True  # the local runner's read workers (2 or more) run in child processes
     reader_engine: str = "auto"  # new reader indexes read with: auto (= shotdex), shotdex, tesseract
+    embed_precision: str = "auto"  # tiles' sentence model: auto (bf16 where the CPU has it), bf16, fp32
     batch_size: int = 32
     plugins: str = ""  # comma-separated modules imported to register extra embedders
     # the Ray runner
@@ -83,6 +84,8 @@ class Settings:
                 object.__setattr__(self, f.name, fixed)
         if self.reader_engine not in ("auto", "tesseract", "shotdex"):
             raise SettingsError(f"reader_engine must be auto, tesseract or shotdex, not {self.reader_engine!r}")
+        if self.embed_precision not in ("auto", "bf16", "fp32"):
+            raise SettingsError(f"embed_precision must be auto, bf16 or fp32, not {self.embed_precision!r}")
         if self.tile_overlap >= self.tile_height:
             raise SettingsError(
                 f"tile_overlap must be smaller than tile_height ({self.tile_height}), not {self.tile_overlap}"
@@ -123,6 +126,7 @@ _RULES: dict[str, tuple[str, float | None, float | None]] = {
     "read_processes": ("bool", None, None),
     "ocr_workers": ("int", 0, 1024),
     "reader_engine": ("str", None, None),
+    "embed_precision": ("str", None, None),
     "batch_size": ("int", 1, 65_536),
     "plugins": ("str", None, None),
     "ray_wave": ("int", 1, 10_000_000),

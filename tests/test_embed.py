@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+import shotdex
 import shotdex.embed as embed
 from shotdex.embed import TileEmbedding, Word, get_embedder, list_models
 from shotdex.embed.ocr import tesseract_program
@@ -428,3 +429,55 @@ def test_one_blas_thread_holds_while_any_thread_is_inside():
         seen["main after both left"] = blas_threads()
     assert seen == {"b after a left": {1}, "main after both left": {1}}
     assert blas_threads() == before
+
+
+def test_bf16_tiles_stay_within_cosine_of_fp32_and_rank_alike(tmp_path):
+    """embed_precision bf16 (the index path's default where the CPU has bf16) changes a vector by less
+    than cosine 1e-4 on real and tiny BERTs, keeps a query's ranking, and leaves torch's thread setting
+    as it found it in the calling thread and in a worker thread."""
+    import threading
+
+    from shotdex.embed import bf16_bert
+
+    if not bf16_bert.supported():
+        pytest.skip("this CPU has no native bfloat16 arithmetic")
+    import torch
+
+    folders = [build_tiny_bert(tmp_path / "bert")] + ([default_model_dir()] if default_model_dir() else [])
+    docs = ["the cat sat on the mat", "python asyncio tasks search the page", "sales revenue by quarter 2023",
+            "the table\n" + "cat dog sales revenue " * 60]
+    for folder in folders:
+        model = load_sentence_model(str(folder))
+        fp32, bf16 = model.encode(docs), model.encode(docs, precision="bf16")
+        cos = np.sum(fp32 * bf16, axis=1)
+        assert np.all(cos > 0.9999) and np.abs(fp32 - bf16).max() > 1e-5  # close, and really another computation
+        q = model.encode(["asyncio tasks"])[0]
+        assert np.argsort(-(fp32 @ q)).tolist() == np.argsort(-(bf16 @ q)).tolist()
+    with pytest.raises(shotdex.EmbedderError, match="precision"):
+        model.encode(docs, precision="fp8")
+    before = torch.get_num_threads()
+    seen = []
+    t = threading.Thread(target=lambda: seen.append((model.encode(docs, precision="bf16"), torch.get_num_threads())))
+    t.start()
+    t.join(60)
+    assert np.allclose(seen[0][0], bf16, atol=1e-6) and torch.get_num_threads() == before
+
+
+def test_embed_precision_setting_reaches_the_reader_and_is_checked():
+    from shotdex.embed.reader import ReaderEmbedder
+
+    if default_model_dir() is None:
+        pytest.skip("all-MiniLM-L6-v2 not installed")
+    with pytest.raises(shotdex.SettingsError, match="embed_precision"):
+        shotdex.Settings(embed_precision="half")
+    assert shotdex.Settings.from_env({"SHOTDEX_EMBED_PRECISION": "fp32"}).embed_precision == "fp32"
+    assert ReaderEmbedder(settings=shotdex.Settings(embed_precision="fp32")).tile_precision == "fp32"
+    fp32 = ReaderEmbedder(settings=shotdex.Settings(embed_precision="fp32"))
+    bf16 = ReaderEmbedder(settings=shotdex.Settings(embed_precision="bf16"))
+    assert fp32.fingerprint == bf16.fingerprint  # one index holds both
+    from shotdex.embed.ocr import Reading
+
+    r = Reading("Bergen rainfall by month, millimetres", [])
+    a, b = fp32.embed_readings([r])[0].vector, bf16.embed_readings([r])[0].vector
+    assert float(a @ b) > 0.9999 and np.abs(a - b).max() > 1e-5
+    assert np.array_equal(fp32.embed_queries(["rainfall"]), bf16.embed_queries(["rainfall"]))  # queries: fp32

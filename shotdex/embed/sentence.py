@@ -24,6 +24,7 @@ __all__ = ["SentenceModel", "default_model_dir", "load_sentence_model", "one_bla
 
 HEADER_MAX_FRACTION = 4  # the repeated first line takes at most 1/4 of a window
 COMBINE = ("tokens", "windows")  # how a long text's windows become one vector (see SentenceModel)
+PRECISIONS = ("fp32", "bf16")  # the numpy path's float32, or bf16_bert's products in bfloat16
 
 
 def default_model_dir() -> Path | None:
@@ -276,6 +277,7 @@ class SentenceModel:
         )
         self.backend = "numpy" if use_numpy else "torch"
         self.encoder = _NumpyBert(folder, config) if use_numpy else _TorchEncoder(str(folder), device)
+        self._bf16 = None  # bf16_bert.Bf16Bert over the numpy path's weights, made on first use
         self.dim = int(config.get("hidden_size") or self.encoder(np.array([[0]]), np.array([[1]])).shape[-1])
 
     @staticmethod
@@ -319,7 +321,7 @@ class SentenceModel:
             out.append((self._prefix + head + ids[start : start + step] + self._suffix, len(head)))
         return out
 
-    def _states(self, seqs: list[list[int]], batch: int) -> list[np.ndarray]:
+    def _states(self, seqs: list[list[int]], batch: int, encoder) -> list[np.ndarray]:
         # Sort by length so a batch pads little; return each sequence's token states unpadded.
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         out: list[np.ndarray] = [None] * len(seqs)  # type: ignore[list-item]
@@ -331,26 +333,41 @@ class SentenceModel:
             for r, i in enumerate(idx):
                 ids[r, : len(seqs[i])] = seqs[i]
                 mask[r, : len(seqs[i])] = 1
-            states = self.encoder(ids, mask)
+            states = encoder(ids, mask)
             for r, i in enumerate(idx):
                 out[i] = states[r, : len(seqs[i])]
         return out
 
+    def bf16_encoder(self):
+        """The bf16 twin of the numpy encoder (bf16_bert), made once."""
+        with _LOAD_LOCK:
+            if self._bf16 is None:
+                from .bf16_bert import Bf16Bert
+
+                self._bf16 = Bf16Bert(self.encoder)
+        return self._bf16
+
     def encode(
-        self, texts: Sequence[str], *, batch_size: int = 16, window: int | None = None, combine: str = "tokens"
+        self, texts: Sequence[str], *, batch_size: int = 16, window: int | None = None, combine: str = "tokens",
+        precision: str = "fp32",
     ) -> np.ndarray:
-        """(n, dim) float32 L2-normalised vectors; long texts pooled over all their windows."""
+        """(n, dim) float32 L2-normalised vectors; long texts pooled over all their windows. precision
+        "bf16" runs the numpy path's model with bfloat16 products (bf16_bert: ~2x faster where the CPU
+        has them, vectors within cosine 0.9999); other backends ignore it."""
         if combine not in COMBINE:
             raise EmbedderError(f"unknown combine {combine!r}; known: {', '.join(COMBINE)}")
+        if precision not in PRECISIONS:
+            raise EmbedderError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         plans = [self.windows(t, window) for t in texts]
         flat = [w for plan in plans for w in plan]
         if self.backend == "numpy":
+            encoder = self.bf16_encoder() if precision == "bf16" else self.encoder
             with one_blas_thread():
-                states = self._states([ids for ids, _ in flat], batch_size)
+                states = self._states([ids for ids, _ in flat], batch_size, encoder)
         else:
-            states = self._states([ids for ids, _ in flat], batch_size)
+            states = self._states([ids for ids, _ in flat], batch_size, self.encoder)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         k = 0
         n_pre, n_suf = len(self._prefix), len(self._suffix)

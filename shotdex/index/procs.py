@@ -152,6 +152,7 @@ def _serve(conn: Connection) -> None:
                 raise EmbedderError(f"the worker's {init.name} embedder differs from the caller's")
             read, embed, encode = ReadStage(emb), EmbedStage(emb), EncodeStage()
             _ = emb.model if hasattr(emb, "model") else None  # load now, not on the first tile
+            _ = emb.tile_precision if hasattr(emb, "tile_precision") else None  # and the bf16 twin
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which falls back to threads
             conn.send_bytes(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
             return
