@@ -21,6 +21,8 @@ in BENCHMARKS.md):
             fresh-process query latency, bytes per tile (reuses <scratch>/wtq-dev-full when built)
   pipeline  benchmarks/pipeline_speed.py: the index pipeline against its OCR engine alone and against the
             physical limit (cores / the stages' CPU-seconds per tile), same tiles, same run
+  precision benchmarks/embed_precision.py: the tiles' sentence model in bf16 vs float32 on wtq-dev (nDCG@10
+            difference with a bootstrap interval, changed top 10s, cosines, CPU per document; ~9 min)
   ray       benchmarks/ray_speed.py: the Ray runner on a local instance vs the local runner (same tables,
             same run, identical tile ids), measured stage and commit costs, a 1-64 node projection
   e2e-full  the same with --build-full: first builds the full 1,679-table wtq-dev database (~20+ min)
@@ -67,6 +69,7 @@ PARTS: dict[str, list[str]] = {
     "fresh": ["benchmarks/fresh_search.py", "--runs", "5"],
     "e2e": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3"],
     "pipeline": ["benchmarks/pipeline_speed.py", "--tables", "100", "--runs", "3"],
+    "precision": ["benchmarks/embed_precision.py", "--queries", "600", "--distractors", "600"],
     "ray": ["benchmarks/ray_speed.py", "--tables", "150", "--runs", "3"],
     "serve": ["benchmarks/serve_speed.py", "--tiles", "100000", "--model", "reader"],
     "office": ["benchmarks/office_speed.py", "--runs", "1"],
@@ -74,12 +77,12 @@ PARTS: dict[str, list[str]] = {
                "--index-tables", "40"],
     "e2e-full": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3", "--build-full"],
 }
-DEFAULT = ["quality", "fusion", "pages", "charts", "render", "embed", "index", "e2e", "pipeline", "ray", "serve", "fresh",
+DEFAULT = ["quality", "fusion", "pages", "charts", "render", "embed", "index", "e2e", "pipeline", "precision", "ray", "serve", "fresh",
            "office", "reader"]
 # Sections of BENCHMARKS.md, in order: (results file, the part that writes it).
 SECTIONS = [
     ("quality.md", "quality"), ("fusion.md", "fusion"), ("pages.md", "pages"), ("charts.md", "charts"),
-    ("pipeline_speed.md", "pipeline"), ("ray_speed.md", "ray"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
+    ("pipeline_speed.md", "pipeline"), ("embed_precision.md", "precision"), ("ray_speed.md", "ray"), ("e2e_speed.md", "e2e"), ("render_speed.md", "render"),
     ("embed_speed.md", "embed"), ("embed_windows.md", None), ("index_speed.md", "index"),
     ("serve_speed.md", "serve"), ("fresh_search.md", "fresh"), ("office_speed.md", "office"), ("reader.md", "reader"),
 ]
