@@ -11,7 +11,7 @@ single embed + encode thread was the bound (pipeline_speed.md: it was busy all t
 readers waited half of it). Tiles are streamed from the renderer as they are made, so memory is
 bounded by the queues, not by the documents: at most QUEUE_TILES tiles waiting to be read and
 QUEUE_TILES waiting to be collected (~2.4 MB each at 1024x768 before encoding), one per worker and
-one embed batch, plus the encoded tiles (lossless WebP, ~20-60 KB each) of sources not yet committed:
+one embed batch, plus the encoded tiles (lossless WebP, ~30-80 KB each) of sources not yet committed:
 a 2,000-page PDF is never held whole, its pages wait encoded for the last one and then go in one
 commit. Each worker process adds its models (~150 MB) and one tile at a time. BLAS runs one thread per
 worker for the whole run (the workers are the parallelism).
