@@ -481,3 +481,14 @@ def test_embed_precision_setting_reaches_the_reader_and_is_checked():
     a, b = fp32.embed_readings([r])[0].vector, bf16.embed_readings([r])[0].vector
     assert float(a @ b) > 0.9999 and np.abs(a - b).max() > 1e-5
     assert np.array_equal(fp32.embed_queries(["rainfall"]), bf16.embed_queries(["rainfall"]))  # queries: fp32
+
+
+def test_text_queries_never_import_torch():
+    """A fresh text search must stay quick: the query side runs float32 numpy even where tiles run bf16."""
+    if default_model_dir() is None:
+        pytest.skip("all-MiniLM-L6-v2 not installed")
+    code = ("import sys; from shotdex.embed.reader import ReaderEmbedder; e = ReaderEmbedder(); "
+            "v = e.embed_queries(['monthly rainfall']); e.fingerprint; "
+            "print(v.shape, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["(1,", "384)", "False"], out.stderr[-2000:]

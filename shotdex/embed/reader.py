@@ -139,8 +139,8 @@ class ReaderEmbedder(Embedder):
     def tile_precision(self) -> str:
         """How tiles' texts go through the sentence model: Settings.embed_precision, where auto is bf16 on a
         CPU that multiplies bfloat16 natively (vectors within cosine 0.9999 of fp32's, ~2x faster) and
-        fp32 elsewhere. Not part of the fingerprint: both kinds of vector share one index. Queries' texts
-        always run float32 in numpy (no torch import on a fresh search)."""
+        fp32 elsewhere. Not part of the fingerprint: both kinds of vector share one index. Text queries
+        always run float32 in numpy (no torch import on a fresh text search); pictures read as tiles."""
         if self._precision is None:
             p = self.settings.embed_precision
             if p == "auto":
