@@ -1,10 +1,11 @@
 """The numpy BERT's forward pass again in torch, its matrix products in bfloat16, for indexing.
 
 On a CPU with native bfloat16 arithmetic (AVX512-BF16, AMX) this runs a tile's text through
-all-MiniLM-L6-v2 ~2x faster than numpy float32 on one core (benchmarks/pipeline_speed.py), and the
-vectors stay within cosine 0.9999 of float32's (tested): the products' inputs are rounded to bf16,
-everything else (sums, layer norms, residuals, the pooled mean) stays float32, as torch's autocast
-does. Queries keep the float32 numpy path: a fresh `shotdex search` must not import torch (~1 s).
+all-MiniLM-L6-v2 1.7-2x faster than numpy float32 on one core (benchmarks/pipeline_speed.py and
+embed_precision.py), and the vectors stay within cosine 0.9999 of float32's (tested): the products'
+inputs are rounded to bf16, everything else (sums, layer norms, residuals, the pooled mean) stays
+float32, as torch's autocast does. Text queries keep the float32 numpy path: a fresh `shotdex search`
+must not import torch (~1 s).
 Without native bf16 torch would emulate it, slower than numpy: `supported()` says no there.
 """
 
