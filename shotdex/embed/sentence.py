@@ -362,12 +362,10 @@ class SentenceModel:
             return np.zeros((0, self.dim), dtype=np.float32)
         plans = [self.windows(t, window) for t in texts]
         flat = [w for plan in plans for w in plan]
-        if self.backend == "numpy":
-            encoder = self.bf16_encoder() if precision == "bf16" else self.encoder
-            with one_blas_thread():
-                states = self._states([ids for ids, _ in flat], batch_size, encoder)
-        else:
-            states = self._states([ids for ids, _ in flat], batch_size, self.encoder)
+        numpy_path = self.backend == "numpy"
+        encoder = self.bf16_encoder() if numpy_path and precision == "bf16" else self.encoder
+        with one_blas_thread() if numpy_path else contextlib.nullcontext():
+            states = self._states([ids for ids, _ in flat], batch_size, encoder)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         k = 0
         n_pre, n_suf = len(self._prefix), len(self._suffix)
