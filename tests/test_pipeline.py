@@ -276,3 +276,35 @@ def test_a_read_worker_process_that_dies_ends_the_run_with_one_clear_error(tmp_p
         assert not _chain_children(os.getpid())  # the other worker was ended too
         rep = idx.add([corpus])  # and the next run finishes the job
         assert len(rep.added) + len(rows) == 30 and not rep.failed
+
+
+@pytest.mark.slow
+def test_a_new_index_starts_its_read_workers_before_its_tables_and_ends_them_on_failure(tmp_path, monkeypatch):
+    """A fresh index starts its two read worker processes before it makes LanceDB's tables (they load while
+    it works), the run uses those two and no others, and a failure before the pipeline starts ends them."""
+    corpus = _reader_corpus(tmp_path / "c")
+    at_create = []
+    create = Store.create
+
+    def spy(self, *a, **k):
+        at_create.append(len(_chain_children(os.getpid())))
+        return create(self, *a, **k)
+
+    monkeypatch.setattr(Store, "create", spy)
+    seen = []
+    settings = shotdex.Settings(ocr_workers=2)
+    with shotdex.open(db=tmp_path / "db", settings=settings) as idx:
+        rep = idx.add([corpus], progress=lambda ev: seen.append(frozenset(_chain_children(os.getpid()))))
+        assert not rep.failed and len(rep.added) == 5
+        assert Path(idx.search("Bergen rain", k=1)[0].source).name == "rain.csv"
+    assert at_create == [2]
+    assert len(seen[0]) == 2 and all(s <= seen[0] for s in seen)  # the same two from start to end
+    assert not _chain_children(os.getpid())
+
+    def broken_callback(ev):
+        raise RuntimeError("the caller's progress callback failed")
+
+    with shotdex.open(db=tmp_path / "db2", settings=settings) as idx:
+        with pytest.raises(RuntimeError, match="progress callback failed"):
+            idx.add([corpus], progress=broken_callback)
+    assert at_create[1:] == [2] and not _chain_children(os.getpid())

@@ -239,14 +239,26 @@ class Index:
             connect(ray_address)
         self._check_reader_engine()
         emb = self.embedder  # a model that cannot load leaves no folder behind
-        self.store.make_folder()
-        with writer_lock(self.store):
-            if not self.store.exists:
-                self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options,
-                                  visual_dim=getattr(emb, "visual_dim", 0))
-            self.store.upgrade_pages()  # an index made before page fields gets them, from its stored words
-            report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop,
-                             include=include, exclude=exclude, runner=runner, ray_address=ray_address)
+        chains = []
+        if runner == "local" and emb.reads_text and not self.store.exists:
+            # A new index has everything to do: its read workers load (~1.5 CPU-s each) while this
+            # process makes the tables (LanceDB's import) and finds the sources, instead of after.
+            from .pipeline import ReadStage
+
+            chains = ReadStage(emb, self.settings).start_processes()
+        try:
+            self.store.make_folder()
+            with writer_lock(self.store):
+                if not self.store.exists:
+                    self.store.create(emb.name, emb.fingerprint, emb.dim, options=emb.options,
+                                      visual_dim=getattr(emb, "visual_dim", 0))
+                self.store.upgrade_pages()  # an index made before page fields gets them, from its stored words
+                report = run_add(self.store, emb, self.settings, paths, prune=prune, progress=progress, stop=stop,
+                                 include=include, exclude=exclude, runner=runner, ray_address=ray_address,
+                                 chains=chains)
+        finally:
+            for chain in chains:  # the runner closes those it used; these are for a failure before it
+                chain.close()
         if not prune:
             roots = [str(Path(p).resolve()) for p in paths if "://" not in p]
             report.missing = sorted(

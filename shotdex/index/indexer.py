@@ -149,10 +149,12 @@ def run_add(
     exclude: list[str] | None = None,
     runner: str = "local",
     ray_address: str | None = None,
+    chains: list | None = None,
 ) -> AddReport:
     """Index paths into store. Library code: never prints; the report says everything.
     include/exclude: globs on the path below each folder given (or the bare name); see render/globs.py.
-    runner: "local" (threads here) or "ray" (Ray Data on the cluster at ray_address, else a local one)."""
+    runner: "local" (threads here) or "ray" (Ray Data on the cluster at ray_address, else a local one).
+    chains: read worker processes already started for the local runner (ReadStage.start_processes)."""
     from ..render import RenderSettings, discover
     from ..render.globs import filter_sources
 
@@ -195,7 +197,7 @@ def run_add(
                        stop=stop or threading.Event(), on_tile=on_tile, on_sources=on_sources)
     elif plan.todo:
         done = run_local(
-            plan.todo, RenderStage(rs, settings.chromium), ReadStage(embedder, settings) if embedder.reads_text else None,
+            plan.todo, RenderStage(rs, settings.chromium), ReadStage(embedder, settings, chains) if embedder.reads_text else None,
             EmbedStage(embedder), EncodeStage(), WriteStage(store, rs.hash, report),
             stop=stop or threading.Event(), on_tile=on_tile, on_sources=on_sources,
         )

@@ -154,15 +154,20 @@ class ReadStage:
     With settings whose read_processes is on, start_processes() gives each worker a child process that
     runs the tile's whole chain (procs.py)."""
 
-    def __init__(self, embedder, settings=None):
+    def __init__(self, embedder, settings=None, chains: list | None = None):
         self.embedder = embedder
         self.workers = embedder.read_workers()
         self.settings = settings
+        self.chains = chains  # chain processes started earlier by the caller (see start_processes)
         self.fallback = ""  # why the workers read on threads after all (a child could not make the embedder)
 
     def start_processes(self) -> list:
         """One chain process per worker (procs.py), or [] to read on the runner's threads: for one
-        worker (no lock to share) or when settings.read_processes is off."""
+        worker (no lock to share) or when settings.read_processes is off. Those given to the
+        constructor are used when there are any: a caller may start them before its own set-up (they
+        take ~1.5 CPU-s each to load), so that they load while it works."""
+        if self.chains:
+            return self.chains
         if self.settings is None or not self.settings.read_processes or self.workers < 2:
             return []
         from .procs import start_chain_processes
