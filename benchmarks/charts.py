@@ -110,6 +110,7 @@ def retrieval_part(names: list[str]) -> dict:
             r = evaluate(idx, cfg["queries"], cfg["corpus"], **eval_args(name))
             out[name] = {k: r[k] for k in ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "queries")}
             out[name]["seconds"] = round(time.perf_counter() - t0)
+            out[name]["date"] = time.strftime("%Y-%m-%d")  # sets not given keep their own row and date
             out[name]["before"] = before.get(name, {}).get("ndcg@10")
             out[name]["command"] = command_line(name).replace(" --baselines", "").split(" --plot")[0].replace(
                 str(Path("/tmp/shotdex-bench")), str(SCRATCH))
@@ -209,15 +210,16 @@ def markdown(res: dict) -> str:
         out += ["", "Wrong: " + ", ".join(f"{s} ({a} -> {b})" for s, a, b in t["wrong"]), ""]
     r = res.get("retrieval")
     if r:
-        out += ["### Retrieval (default embedder with caption band and tagger)", "", f"`{r['argv']}`", "",
+        out += ["### Retrieval (default embedder: caption band, file-name titles, tagger)", "", f"`{r['argv']}`", "",
                 "nDCG@10 before: what benchmarks/results/quality.json (benchmarks/quality.py) last measured on the "
                 "same set, with the tagger weights shipped when it ran.", "",
-                "| set | queries | R@1 | R@5 | R@10 | MRR@10 | nDCG@10 | nDCG@10 before | command |", "|---|---|---|---|---|---|---|---|---|"]
+                "| set | measured | queries | R@1 | R@5 | R@10 | MRR@10 | nDCG@10 | nDCG@10 before | command |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         for name, m in r.items():
             if name == "argv":
                 continue
             before = "-" if m.get("before") is None else f"{m['before']:.3f}"
-            out.append(f"| {name} | {m['queries']} | {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['recall@10']:.3f} | "
+            out.append(f"| {name} | {m.get('date', 'an earlier run')} | {m['queries']} | {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['recall@10']:.3f} | "
                        f"{m['mrr@10']:.3f} | {m['ndcg@10']:.3f} | {before} | `{m['command']}` |")
         out.append("")
     i = res.get("image")

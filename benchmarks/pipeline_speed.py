@@ -83,7 +83,7 @@ def per_tile(fn, items) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tables", type=int, default=100)
+    ap.add_argument("--tables", type=int, default=150)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--corpus", type=Path, default=SHARED / "wtq-dev" / "corpus")
     args = ap.parse_args()

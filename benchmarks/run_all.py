@@ -68,7 +68,7 @@ PARTS: dict[str, list[str]] = {
     "index": ["benchmarks/index_speed.py", "--rows", "50000", "1000000", "--only", "shotdex", "IVF_PQ-48"],
     "fresh": ["benchmarks/fresh_search.py", "--runs", "5"],
     "e2e": ["benchmarks/e2e_speed.py", "--fresh-tables", "60", "--runs", "3"],
-    "pipeline": ["benchmarks/pipeline_speed.py", "--tables", "100", "--runs", "3"],
+    "pipeline": ["benchmarks/pipeline_speed.py", "--tables", "150", "--runs", "3"],
     "precision": ["benchmarks/embed_precision.py", "--queries", "600", "--distractors", "600"],
     "ray": ["benchmarks/ray_speed.py", "--tables", "150", "--runs", "3"],
     "serve": ["benchmarks/serve_speed.py", "--tiles", "100000", "--model", "reader"],

@@ -95,11 +95,39 @@ def test_band_is_deterministic_and_switchable(folder, ocr):
     assert "walrus" not in ocr.read_one(svg.image).text.lower()
 
 
-def test_no_metadata_no_band(tmp_path):
-    _bars().save(tmp_path / "bare.png")
+def test_no_title_no_name_no_band(tmp_path):
+    """A picture whose metadata and file name say nothing (numbers, short fragments) has no band."""
+    for name in ("IMG_0042.png", "7.png", "DSC_01.jpg"):
+        _bars().save(tmp_path / name)
     with Renderer() as r:
-        tile = r.render(str(tmp_path / "bare.png")).tiles[0]
-    assert tile.image.size == (400, 300)
+        for name in ("IMG_0042.png", "7.png", "DSC_01.jpg"):
+            tile = r.render(str(tmp_path / name)).tiles[0]
+            assert tile.image.size == (400, 300), name
+
+
+def test_a_source_without_a_title_is_captioned_with_its_file_name(tmp_path, ocr):
+    """Where the source names no title, the band shows its file name as words (numbers dropped); a
+    description the source gives stays under it, and a title it gives wins over the name."""
+    _bars().save(tmp_path / "walrus_census_northShelf_2024.png")
+    (tmp_path / "seal-counts.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="300" height="200">'
+                                               '<rect x="10" y="50" width="50" height="140" fill="teal"/></svg>')
+    (tmp_path / "puffin_colonies.vl.json").write_text(json.dumps({
+        "description": DESC, "data": {"values": [{"a": "A", "b": 3}]}, "mark": "bar",
+        "encoding": {"x": {"field": "a", "type": "nominal"}, "y": {"field": "b", "type": "quantitative"}}}))
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("Title", TITLE)
+    _bars().save(tmp_path / "gannet_nests.png", pnginfo=meta)
+    want = {"walrus_census_northShelf_2024.png": "walrus census north shelf", "seal-counts.svg": "seal counts",
+            "puffin_colonies.vl.json": "puffin colonies", "gannet_nests.png": "walrus census"}
+    with Renderer(RenderSettings(render_timeout_s=300)) as r:
+        for name, words in want.items():
+            tile = r.render(str(tmp_path / name)).tiles[-1]
+            read = " ".join(ocr.read_one(tile.image).text.split()).lower()
+            assert words in read and "2024" not in read, (name, read)
+            assert strip_caption(tile.image).height < tile.image.height, name
+    assert "gannet" not in read and "northern ice shelf" not in read
+    with Renderer(RenderSettings(caption=False)) as r:
+        assert r.render(str(tmp_path / "walrus_census_northShelf_2024.png")).tiles[0].image.size == (400, 300)
 
 
 def test_caption_setting_from_env():

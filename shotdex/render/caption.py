@@ -4,7 +4,10 @@ A chart's pixels rarely carry its title and never its description, yet that is w
 So a chart's screenshot gets a band below it with the title (bold) and the description as the source
 writes them: Vega-Lite `title` / `description`, a shotdex chart spec's `title` / `description`, an SVG's
 first `<title>` / `<desc>`, a PNG's `Title` / `Description` text chunks, a JPEG's EXIF ImageDescription /
-XPTitle / XPSubject / XPComment or XMP dc:title / dc:description. The band is drawn with matplotlib's
+XPTitle / XPSubject / XPComment or XMP dc:title / dc:description. Where the source names no title, its
+file name stands in, made readable ("sphx_glr_plot_cv_diabetes_001.png" -> "sphx glr plot cv diabetes";
+a name of numbers and short fragments alone, "IMG_0042.jpg", names nothing): a table's screenshot
+shows its file name too, and a picture that says nothing else about itself is known by it. The band is drawn with matplotlib's
 bundled DejaVu Sans (the same font files on every machine), so the same source gives the same pixels.
 Its first two rows are a rule of one exact colour (CAPTION_RULE): the figure tagger looks above it.
 `Settings.caption` (SHOTDEX_CAPTION=0) turns the band off; it is part of the render settings hash.
@@ -17,7 +20,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["CAPTION_RULE", "Caption", "add_band", "band_html", "image_caption", "svg_caption", "spec_caption"]
+__all__ = ["CAPTION_RULE", "Caption", "add_band", "band_html", "image_caption", "name_words", "named", "svg_caption",
+           "spec_caption"]
 
 CAPTION_RULE = (91, 107, 123)  # = embed/tagger.py CAPTION_RULE (a test holds them equal)
 MAX_CHARS = 600  # a longer description is cut (with an ellipsis): the band is a caption, not a page
@@ -29,6 +33,28 @@ def _clean(value) -> str:
         value = " ".join(map(str, value))
     text = re.sub(r"\s+", " ", str(value or "")).strip()
     return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1].rstrip() + "…"
+
+
+def name_words(source: str) -> str:
+    """A file's name as words for its band: the name without its kind's ending, split at anything not a
+    letter and at camelCase; numbers dropped; '' unless one word has four letters or more."""
+    from .discover import suffix_of
+
+    if "://" in source:
+        from urllib.parse import unquote, urlsplit
+
+        source = unquote(urlsplit(source).path)
+    name = re.split(r"[/#]", source.rstrip("/"))[-1]  # a member of an archive: "a.zip#b/c.png"
+    suffix = suffix_of(name)
+    stem = name[: len(name) - len(suffix)] if suffix and name.lower().endswith(suffix) else name
+    words = re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+", stem)
+    return " ".join(words) if any(len(w) >= 4 for w in words) else ""
+
+
+def named(caption: Caption, source: str) -> Caption:
+    """The caption, with the file's name (name_words) as its title where the source gives none."""
+    title, desc = caption
+    return (title or name_words(source)), desc
 
 
 def spec_caption(spec: dict) -> Caption:

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import RenderError, SealedError
 from .discover import suffix_of
-from .caption import band_html, spec_caption, svg_caption
+from .caption import band_html, named, spec_caption, svg_caption
 from .images import load_image, tile_image
 from .style import document, esc
 from .tiling import Job, capture_page
@@ -202,7 +202,7 @@ def _render_svg(job: Job) -> None:
     if b"<svg" not in data[:65536].lower():
         raise RenderError(job.source, "not an SVG image (no <svg> element)")
     uri = "data:image/svg+xml;base64," + b64encode(data).decode()
-    band = band_html(svg_caption(data)) if job.settings.caption else ""
+    band = band_html(named(svg_caption(data), job.source)) if job.settings.caption else ""
     html = document(f"<img alt='' src='{esc(uri)}' style='display:block;max-width:100%'>{band}",
                     "body{padding:0}")
     job.page.set_content(html, wait_until="load")

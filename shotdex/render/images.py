@@ -80,7 +80,8 @@ def flatten_rgb(img):
 def tile_image(job: Job, img, *, page: int = 0, text: str = "", label: str = "", caption=None) -> None:
     """Add an image as tiles: wider than a tile -> scaled down to tile width; taller than a tile ->
     overlapping vertical tiles of tile height. Small images are kept as they are (no padding).
-    `caption` (title, description) becomes a band under the picture unless settings.caption is off."""
+    `caption` (title, description) becomes a band under the picture unless settings.caption is off; its
+    title is the file's name where the source names none (caption.named)."""
     from PIL import Image
 
     s = job.settings
@@ -88,10 +89,10 @@ def tile_image(job: Job, img, *, page: int = 0, text: str = "", label: str = "",
     max_h = round(s.tile_height * s.device_scale)
     if img.width > max_w:
         img = img.resize((max_w, max(1, round(img.height * max_w / img.width))), Image.LANCZOS)
-    if caption and s.caption:
-        from .caption import add_band
+    if caption is not None and s.caption:
+        from .caption import add_band, named
 
-        img = add_band(img, caption, s.device_scale, max_w, max_h)
+        img = add_band(img, named(caption, job.source), s.device_scale, max_w, max_h)
     if img.height <= max_h:
         job.add(img, page=page, text=text, label=label)
         return
