@@ -93,27 +93,33 @@ def tagger_part() -> dict:
             "weights": tagger.hash}
 
 
-def retrieval_part(names: list[str]) -> dict:
+def retrieval_part(names: list[str], file_names: bool = True) -> dict:
+    """file_names=False: the ablation, with SHOTDEX_CAPTION_NAMES=0 into databases of their own, in rows of
+    their own ("<set> (file names off)")."""
     from quality import SETS, command_line, eval_args
 
     from shotdex.evaluate import evaluate
     from shotdex.index import open_index
+    from shotdex.settings import Settings
 
     quality = ROOT / "benchmarks" / "results" / "quality.json"
     before = json.loads(quality.read_text()) if quality.exists() else {}
     out = {}
-    for name in names:
-        cfg = SETS[name]
-        idx = open_index(db=SCRATCH / name)
+    for set_name in names:
+        cfg, name, db = SETS[set_name], set_name, SCRATCH / set_name
+        if not file_names:
+            name, db = f"{set_name} (file names off)", SCRATCH / f"{set_name}-no-names"
+        idx = open_index(db=db, settings=Settings.from_env().replace(caption_names=file_names))
         try:
             t0 = time.perf_counter()
-            r = evaluate(idx, cfg["queries"], cfg["corpus"], **eval_args(name))
+            r = evaluate(idx, cfg["queries"], cfg["corpus"], **eval_args(set_name))
             out[name] = {k: r[k] for k in ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "queries")}
             out[name]["seconds"] = round(time.perf_counter() - t0)
             out[name]["date"] = time.strftime("%Y-%m-%d")  # sets not given keep their own row and date
-            out[name]["before"] = before.get(name, {}).get("ndcg@10")
-            out[name]["command"] = command_line(name).replace(" --baselines", "").split(" --plot")[0].replace(
-                str(Path("/tmp/shotdex-bench")), str(SCRATCH))
+            out[name]["before"] = before.get(set_name, {}).get("ndcg@10")
+            out[name]["command"] = ("" if file_names else "SHOTDEX_CAPTION_NAMES=0 ") + command_line(set_name).replace(
+                " --baselines", "").split(" --plot")[0].replace(str(Path("/tmp/shotdex-bench")), str(SCRATCH)).replace(
+                f"--db {SCRATCH / set_name}", f"--db {db}")
         finally:
             idx.close()
         print(f"[charts] {name}: {out[name]}", flush=True)
@@ -289,6 +295,8 @@ def main() -> None:
                     choices=["tagger", "retrieval", "image", "cost"])
     ap.add_argument("--sets", nargs="+", default=["vega-gallery", "sklearn-gallery"])
     ap.add_argument("--scratch", type=Path, default=SCRATCH)
+    ap.add_argument("--no-file-names", action="store_true",
+                    help="retrieval: the ablation without file-name titles (SHOTDEX_CAPTION_NAMES=0), in rows of its own")
     args = ap.parse_args()
     SCRATCH = args.scratch
     raw = ROOT / "benchmarks" / "results" / "charts.json"
@@ -301,7 +309,7 @@ def main() -> None:
         res["image"] = image_part()
         print(f"[charts] image -> spec {res['image']}", flush=True)
     if "retrieval" in args.parts:
-        res["retrieval"] = {**res.get("retrieval", {}), **retrieval_part(args.sets)}
+        res["retrieval"] = {**res.get("retrieval", {}), **retrieval_part(args.sets, not args.no_file_names)}
     if "cost" in args.parts:
         res["cost"] = cost_part()
         print(f"[charts] cost {res['cost']}", flush=True)

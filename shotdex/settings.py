@@ -43,6 +43,7 @@ class Settings:
     follow_links: bool = False  # follow symbolic links whose target lies outside the paths given
     reader_memory_mb: int = 2048  # memory cap (MB) of the child process running table/spec readers
     caption: bool = True  # a chart's screenshot carries a band with the title/description its source gives
+    caption_names: bool = True  # ... and with its file name, made readable, where the source names no title
     # embedding
     device: str | None = None  # None: cuda, then mps, then cpu
     tagger: bool = True  # new reader indexes tag figures (bar chart, map...) and keep a visual vector
@@ -120,6 +121,7 @@ _RULES: dict[str, tuple[str, float | None, float | None]] = {
     "chromium": ("str?", None, None),
     "allow_private": ("bool", None, None),
     "caption": ("bool", None, None),
+    "caption_names": ("bool", None, None),
     "chromium_sandbox": ("bool?", None, None),
     "device": ("str?", None, None),
     "tagger": ("bool", None, None),

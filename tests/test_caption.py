@@ -126,8 +126,13 @@ def test_a_source_without_a_title_is_captioned_with_its_file_name(tmp_path, ocr)
             assert words in read and "2024" not in read, (name, read)
             assert strip_caption(tile.image).height < tile.image.height, name
     assert "gannet" not in read and "northern ice shelf" not in read
-    with Renderer(RenderSettings(caption=False)) as r:
-        assert r.render(str(tmp_path / "walrus_census_northShelf_2024.png")).tiles[0].image.size == (400, 300)
+    unnamed = RenderSettings(caption_names=False)  # SHOTDEX_CAPTION_NAMES=0: the band as the source gives it
+    assert unnamed.hash != RenderSettings().hash
+    for off in (RenderSettings(caption=False), unnamed):
+        with Renderer(off) as r:
+            assert r.render(str(tmp_path / "walrus_census_northShelf_2024.png")).tiles[0].image.size == (400, 300)
+    with Renderer(unnamed) as r:
+        assert "walrus census" in ocr.read_one(r.render(str(tmp_path / "gannet_nests.png")).tiles[0].image).text.lower()
 
 
 def test_caption_setting_from_env():

@@ -358,3 +358,16 @@ def test_long_pdf_memory_is_bounded(tmp_path):
     assert tiles10 == 10
     # held whole, 390 more pages would take ~2 GB more (measured before streaming: 2,378 MB for 400)
     assert peak_mb < peak10 + 300, f"peak RSS {peak_mb} MB for 400 pages, {peak10} MB for 10"
+
+
+def test_eval_of_a_corpus_that_holds_no_relevant_source_is_an_error_not_zeros(tmp_path, folder):
+    """A mistyped --corpus or an --include that keeps nothing used to print scores of 0 over 0 queries and
+    exit 0; now each is one line and exit 2, and the right corpus still scores."""
+    q = tmp_path / "q.jsonl"
+    q.write_text(json.dumps({"id": "a", "query": "telescope mirror ground by hand", "relevant": ["telescope.md"]}) + "\n")
+    for args, msg in (([tmp_path / "nope"], "does not exist"), ([q], "is not a folder"),
+                      ([folder, "--include", "*.xlsx"], "none of the 1 queries' relevant sources")):
+        err = one_line(run("eval", q, "--corpus", *args, "--db", tmp_path / "db", env=TOY), 2)
+        assert msg in err, err
+    p = run("eval", q, "--corpus", folder, "--db", tmp_path / "db", "--json", env=TOY, check=0)
+    assert json.loads(p.stdout)["queries"] == 1

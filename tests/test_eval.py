@@ -142,7 +142,7 @@ _BASELINES = {
     "full text, LanceDB FTS (true text)", "bm25, bm25s (true text)", "sentence model (true text)",
     "bm25s + sentence fusion (true text)", "LanceDB FTS + sentence fusion (true text)",
     "bm25, bm25s (true whole-page text)", "full text, LanceDB FTS (true whole-page text)",
-    "whole-page bm25s + sentence fusion (true text)",
+    "whole-page bm25s + sentence fusion (true text)", "bm25, bm25s (file name + true whole-page text)",
 }
 
 
@@ -220,3 +220,24 @@ def test_eval_cli_with_and_without_baselines(tmp_path):
     table = cli("--baselines").splitlines()
     assert table[0].split()[0] == "system" and table[1].split()[0] == "shotdex"
     assert {line[:40].strip() for line in table[2:2 + len(_BASELINES)]} == {n[:40].strip() for n in _BASELINES}
+
+
+def test_the_file_name_baseline_runs_on_pictures_that_have_no_true_text(tmp_path):
+    """Pictures have no true text, so the text-only systems had nothing to search; BM25 over the file names
+    (what the caption band shows of them) still runs, and finds a picture by the words of its name."""
+    import shotdex
+    from PIL import Image
+
+    from shotdex.evaluate import evaluate
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("walrus_census_north.png", "puffin-colony-map.png", "IMG_0042.png"):
+        Image.new("RGB", (200, 100), "white").save(corpus / name)
+    qf = tmp_path / "q.jsonl"
+    qf.write_text(json.dumps({"id": "a", "query": "walrus census", "relevant": ["walrus_census_north.png"]}) + "\n"
+                  + json.dumps({"id": "b", "query": "puffin map", "relevant": ["puffin-colony-map.png"]}) + "\n")
+    with shotdex.open(db=tmp_path / "db", settings=shotdex.Settings(plugins="toy_embedder", model="toy")) as idx:
+        b = evaluate(idx, qf, corpus, baselines=True)["baselines"]
+    assert set(b) == {"bm25, bm25s (file name + true whole-page text)"}
+    assert b["bm25, bm25s (file name + true whole-page text)"]["_ndcg"] == [1.0, 1.0]

@@ -50,8 +50,16 @@ def run_baselines(index, queries, k: int = 10, dense: bool = True) -> dict:
     text_queries = [q for q in queries if q.query]
     relevants = [q.relevant for q in text_queries]
     out: dict = {}
+
+    def report(rankings):
+        # _ndcg: each query's nDCG@10, in query order (for paired comparisons on halves of the set)
+        return {**rank_metrics(rankings, relevants, k), "_curve": recall_curve(rankings, relevants),
+                "_ndcg": [rank_metrics([r], [rel], k)[f"ndcg@{k}"] for r, rel in zip(rankings, relevants)]}
+
+    if text_queries:
+        out.update(_with_names(table, sources, text_queries, report))
     if not any(t.strip() for t in texts) or not text_queries:
-        return out  # images have no true text (nothing for a text-only system to search)
+        return out  # images have no true text (nothing else for a text-only system to search)
 
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
@@ -66,11 +74,6 @@ def run_baselines(index, queries, k: int = 10, dense: bool = True) -> dict:
         doc_vecs = encode_docs(texts)
         q_vecs = encode_queries([q.query for q in text_queries])
         dense_scores = [doc_vecs @ qv for qv in q_vecs]
-
-    def report(rankings):
-        # _ndcg: each query's nDCG@10, in query order (for paired comparisons on halves of the set)
-        return {**rank_metrics(rankings, relevants, k), "_curve": recall_curve(rankings, relevants),
-                "_ndcg": [rank_metrics([r], [rel], k)[f"ndcg@{k}"] for r, rel in zip(rankings, relevants)]}
 
     fts = _lancedb_fts(table, text_queries)
     out["full text, LanceDB FTS (true text)"] = report([sorted(b, key=lambda s: -b[s])[:DEPTH] for b in fts])
@@ -100,6 +103,30 @@ def run_baselines(index, queries, k: int = 10, dense: bool = True) -> dict:
     out["LanceDB FTS + sentence fusion (true text)"] = report(fused)
     out.update(_whole_page(table, sources, text_queries, dense_scores, report))
     return out
+
+
+def _with_names(table, sources, queries, report) -> dict:
+    """BM25 over each source's file name as words (render/caption.name_words, what the caption band
+    shows where a source names no title) plus its whole true text: the text-only system that knows what
+    shotdex's screenshots show of a name. Nothing when no source has a name of words."""
+    import bm25s
+
+    from ..render.caption import name_words
+
+    pages: dict[str, list[str]] = {}
+    for r, src in zip(table, sources):
+        pages.setdefault(src, [name_words(src)]).append(r["true_text"] or "")
+    if not any(parts[0] for parts in pages.values()):
+        return {}
+    names, texts = list(pages), ["\n".join(parts) for parts in pages.values()]
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+    ranked = []
+    for q in queries:
+        tokens = bm25s.tokenize([q.query], stopwords="en", return_ids=False, show_progress=False)[0]
+        scores = retriever.get_scores(tokens) if tokens else np.zeros(len(texts))
+        ranked.append([names[i] for i in np.argsort(-scores, kind="stable")[:DEPTH] if scores[i] > 0])
+    return {"bm25, bm25s (file name + true whole-page text)": report(ranked)}
 
 
 def _whole_page(table, sources, queries, dense_scores, report) -> dict:

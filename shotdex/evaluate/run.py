@@ -11,7 +11,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Callable
 
-from ..errors import QueryError
+from ..errors import QueryError, SourceNotFound
 from .metrics import DEPTH, first_rank, metric_keys, rank_metrics, recall_curve
 
 __all__ = ["EvalQuery", "load_queries", "evaluate", "plot_recall", "prepare", "sample_sources", "select_sources"]
@@ -118,12 +118,23 @@ def prepare(
     include: list[str] | None = None,
     relevant_share: float | None = None,
 ) -> tuple[list[str], list[EvalQuery]]:
-    """The sources to index and the queries to run: discover, filter by include, sample."""
+    """The sources to index and the queries to run: discover, filter by include, sample. A corpus that
+    is not a folder, or one holding none of the queries' relevant sources, is an error (scores of
+    zero over no query would look like a result)."""
     from ..render import discover
 
+    if not Path(corpus).is_dir():
+        raise SourceNotFound(f"the corpus {corpus} is not a folder" if Path(corpus).exists()
+                             else f"the corpus {corpus} does not exist")
     queries = load_queries(queries_file, corpus)
     sources = select_sources(discover([str(corpus)]).sources, corpus, include)
-    return sample_sources(sources, queries, sample, seed, relevant_share)
+    sources, queries = sample_sources(sources, queries, sample, seed, relevant_share)
+    present = set(sources)
+    if queries and not any(r in present for q in queries for r in q.relevant):
+        where = f" matching --include {' '.join(include)}" if include else ""
+        raise QueryError(f"none of the {len(queries)} queries' relevant sources is in {corpus}{where} "
+                         f"({len(sources)} sources found): check --corpus and --include")
+    return sources, queries
 
 
 def evaluate(

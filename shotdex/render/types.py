@@ -38,6 +38,7 @@ class RenderSettings:
     follow_links: bool = _S.follow_links  # follow symbolic links that lead outside the paths given
     reader_memory_mb: int = _S.reader_memory_mb  # address-space cap of the process that runs the Python-side readers
     caption: bool = _S.caption  # the caption band under charts (render/caption.py)
+    caption_names: bool = _S.caption_names  # the file name as the band's title where the source names none
 
     @classmethod
     def from_settings(cls, settings) -> "RenderSettings":
@@ -61,6 +62,8 @@ class RenderSettings:
             # made before it keeps its other tiles as they are (no re-render of every source). Turning
             # it off changes the hash.
             payload.pop("caption")
+        if payload["caption_names"]:  # the same for the file name as title: on by default, off changes it
+            payload.pop("caption_names")
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
