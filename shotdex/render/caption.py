@@ -6,9 +6,10 @@ writes them: Vega-Lite `title` / `description`, a shotdex chart spec's `title` /
 first `<title>` / `<desc>`, a PNG's `Title` / `Description` text chunks, a JPEG's EXIF ImageDescription /
 XPTitle / XPSubject / XPComment or XMP dc:title / dc:description. Where the source names no title, its
 file name stands in, made readable ("sphx_glr_plot_cv_diabetes_001.png" -> "sphx glr plot cv diabetes";
-a name of numbers and short fragments alone, "IMG_0042.jpg", names nothing): a table's screenshot
-shows its file name too, and a picture that says nothing else about itself is known by it. The band is drawn with matplotlib's
-bundled DejaVu Sans (the same font files on every machine), so the same source gives the same pixels.
+a name of numbers and short fragments alone, "IMG_0042.jpg", names nothing; SHOTDEX_CAPTION_NAMES=0
+leaves names out): a table's screenshot shows its file name too, and a picture that says nothing else
+about itself is known by it. The band is drawn with matplotlib's bundled DejaVu Sans (the same font
+files on every machine), so the same source gives the same pixels.
 Its first two rows are a rule of one exact colour (CAPTION_RULE): the figure tagger looks above it.
 `Settings.caption` (SHOTDEX_CAPTION=0) turns the band off; it is part of the render settings hash.
 """
@@ -51,10 +52,11 @@ def name_words(source: str) -> str:
     return " ".join(words) if any(len(w) >= 4 for w in words) else ""
 
 
-def named(caption: Caption, source: str) -> Caption:
-    """The caption, with the file's name (name_words) as its title where the source gives none."""
+def named(caption: Caption, source: str, names: bool = True) -> Caption:
+    """The caption, with the file's name (name_words) as its title where the source gives none (and
+    `names`: Settings.caption_names)."""
     title, desc = caption
-    return (title or name_words(source)), desc
+    return (title or (name_words(source) if names else "")), desc
 
 
 def spec_caption(spec: dict) -> Caption:

@@ -202,8 +202,7 @@ def _render_svg(job: Job) -> None:
     if b"<svg" not in data[:65536].lower():
         raise RenderError(job.source, "not an SVG image (no <svg> element)")
     uri = "data:image/svg+xml;base64," + b64encode(data).decode()
-    caption = svg_caption(data)
-    band = band_html(named(caption, job.source) if job.settings.caption_names else caption) if job.settings.caption else ""
+    band = band_html(named(svg_caption(data), job.source, job.settings.caption_names)) if job.settings.caption else ""
     html = document(f"<img alt='' src='{esc(uri)}' style='display:block;max-width:100%'>{band}",
                     "body{padding:0}")
     job.page.set_content(html, wait_until="load")

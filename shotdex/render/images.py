@@ -92,7 +92,7 @@ def tile_image(job: Job, img, *, page: int = 0, text: str = "", label: str = "",
     if caption is not None and s.caption:
         from .caption import add_band, named
 
-        img = add_band(img, named(caption, job.source) if s.caption_names else caption, s.device_scale, max_w, max_h)
+        img = add_band(img, named(caption, job.source, s.caption_names), s.device_scale, max_w, max_h)
     if img.height <= max_h:
         job.add(img, page=page, text=text, label=label)
         return
