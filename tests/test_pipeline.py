@@ -281,25 +281,32 @@ def test_a_read_worker_process_that_dies_ends_the_run_with_one_clear_error(tmp_p
 @pytest.mark.slow
 def test_a_new_index_starts_its_read_workers_before_its_tables_and_ends_them_on_failure(tmp_path, monkeypatch):
     """A fresh index starts its two read worker processes before it makes LanceDB's tables (they load while
-    it works), the run uses those two and no others, and a failure before the pipeline starts ends them."""
-    corpus = _reader_corpus(tmp_path / "c")
-    at_create = []
-    create = Store.create
+    it works), the run uses those two and no others, and a failure before the pipeline starts ends them.
+    (Processes are counted as ChainProcess makes them: right after a vfork's exec, /proc/PID/cmdline can
+    still be empty.)"""
+    from shotdex.index import procs
 
-    def spy(self, *a, **k):
-        at_create.append(len(_chain_children(os.getpid())))
+    corpus = _reader_corpus(tmp_path / "c")
+    started, at_create = [], []
+    make, create = procs.ChainProcess.__init__, Store.create
+
+    def spy_make(self, *a, **k):
+        make(self, *a, **k)
+        started.append(self.proc)
+
+    def spy_create(self, *a, **k):
+        at_create.append(sum(p.poll() is None for p in started))
         return create(self, *a, **k)
 
-    monkeypatch.setattr(Store, "create", spy)
-    seen = []
+    monkeypatch.setattr(procs.ChainProcess, "__init__", spy_make)
+    monkeypatch.setattr(Store, "create", spy_create)
     settings = shotdex.Settings(ocr_workers=2)
     with shotdex.open(db=tmp_path / "db", settings=settings) as idx:
-        rep = idx.add([corpus], progress=lambda ev: seen.append(frozenset(_chain_children(os.getpid()))))
+        rep = idx.add([corpus])
         assert not rep.failed and len(rep.added) == 5
         assert Path(idx.search("Bergen rain", k=1)[0].source).name == "rain.csv"
-    assert at_create == [2]
-    assert len(seen[0]) == 2 and all(s <= seen[0] for s in seen)  # the same two from start to end
-    assert not _chain_children(os.getpid())
+    assert at_create == [2] and len(started) == 2  # started before the tables, and no others after
+    assert all(p.poll() is not None for p in started)
 
     def broken_callback(ev):
         raise RuntimeError("the caller's progress callback failed")
@@ -307,4 +314,5 @@ def test_a_new_index_starts_its_read_workers_before_its_tables_and_ends_them_on_
     with shotdex.open(db=tmp_path / "db2", settings=settings) as idx:
         with pytest.raises(RuntimeError, match="progress callback failed"):
             idx.add([corpus], progress=broken_callback)
-    assert at_create[1:] == [2] and not _chain_children(os.getpid())
+    assert at_create == [2, 2] and len(started) == 4
+    assert all(p.poll() is not None for p in started)  # ended with the failure, not left running

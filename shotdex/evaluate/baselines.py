@@ -42,8 +42,6 @@ def run_baselines(index, queries, k: int = 10, dense: bool = True) -> dict:
     index shotdex uses), the sentence model alone, and each BM25 fused with it by the default rule.
     dense=False leaves out the sentence model and the fusions (it embeds every tile's true text, which
     costs about as much CPU as reading did)."""
-    import bm25s
-
     table = index.store.tiles.to_arrow().select(["source", "true_text"]).to_pylist()
     sources = [real_name(r["source"]) for r in table]
     texts = [r["true_text"] or "" for r in table]
@@ -61,13 +59,7 @@ def run_baselines(index, queries, k: int = 10, dense: bool = True) -> dict:
     if not any(t.strip() for t in texts) or not text_queries:
         return out  # images have no true text (nothing else for a text-only system to search)
 
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
-    bm25_scores = []
-    for q in text_queries:
-        tokens = bm25s.tokenize([q.query], stopwords="en", return_ids=False, show_progress=False)[0]
-        scores = retriever.get_scores(tokens) if tokens else np.zeros(len(texts))
-        bm25_scores.append(np.asarray(scores, dtype="float32"))
+    bm25_scores = _bm25(texts, text_queries)
 
     if dense:
         encode_docs, encode_queries = _text_model(index)
@@ -109,8 +101,6 @@ def _with_names(table, sources, queries, report) -> dict:
     """BM25 over each source's file name as words (render/caption.name_words, what the caption band
     shows where a source names no title) plus its whole true text: the text-only system that knows what
     shotdex's screenshots show of a name. Nothing when no source has a name of words."""
-    import bm25s
-
     from ..render.caption import name_words
 
     pages: dict[str, list[str]] = {}
@@ -118,14 +108,9 @@ def _with_names(table, sources, queries, report) -> dict:
         pages.setdefault(src, [name_words(src)]).append(r["true_text"] or "")
     if not any(parts[0] for parts in pages.values()):
         return {}
-    names, texts = list(pages), ["\n".join(parts) for parts in pages.values()]
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
-    ranked = []
-    for q in queries:
-        tokens = bm25s.tokenize([q.query], stopwords="en", return_ids=False, show_progress=False)[0]
-        scores = retriever.get_scores(tokens) if tokens else np.zeros(len(texts))
-        ranked.append([names[i] for i in np.argsort(-scores, kind="stable")[:DEPTH] if scores[i] > 0])
+    names = list(pages)
+    ranked = [[names[i] for i in np.argsort(-scores, kind="stable")[:DEPTH] if scores[i] > 0]
+              for scores in _bm25(["\n".join(parts) for parts in pages.values()], queries)]
     return {"bm25, bm25s (file name + true whole-page text)": report(ranked)}
 
 
@@ -133,20 +118,14 @@ def _whole_page(table, sources, queries, dense_scores, report) -> dict:
     """BM25 over each source's whole true text (its tiles' true text joined, in tile order; the 64 px
     seams between tiles repeat a line now and then), the way a text retriever sees a page, and that
     BM25 fused with the sentence model's best tile by the default rule."""
-    import bm25s
-
     pages: dict[str, list[str]] = {}
     for r, src in zip(table, sources):
         pages.setdefault(src, []).append(r["true_text"] or "")
     names = list(pages)
     texts = ["\n".join(parts) for parts in pages.values()]
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
     bm25, fused = [], []
-    for i, q in enumerate(queries):
-        tokens = bm25s.tokenize([q.query], stopwords="en", return_ids=False, show_progress=False)[0]
-        scores = retriever.get_scores(tokens) if tokens else np.zeros(len(texts))
-        b = {names[i]: float(scores[i]) for i in np.argsort(-scores)[:DEPTH * 2] if scores[i] > 0}
+    for i, (q, scores) in enumerate(zip(queries, _bm25(texts, queries))):
+        b = {names[j]: float(scores[j]) for j in np.argsort(-scores)[:DEPTH * 2] if scores[j] > 0}
         bm25.append(sorted(b, key=lambda s: -b[s])[:DEPTH])
         if dense_scores is not None:
             f = fuse(dict(zip(*_best(dense_scores[i], sources))), b, FUSION, q.query)
@@ -158,6 +137,19 @@ def _whole_page(table, sources, queries, dense_scores, report) -> dict:
     }
     if dense_scores is not None:
         out["whole-page bm25s + sentence fusion (true text)"] = report(fused)
+    return out
+
+
+def _bm25(texts: list[str], queries) -> list[np.ndarray]:
+    """bm25s over texts (English stop words): each query's scores, in query order."""
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+    out = []
+    for q in queries:
+        tokens = bm25s.tokenize([q.query], stopwords="en", return_ids=False, show_progress=False)[0]
+        out.append(np.asarray(retriever.get_scores(tokens) if tokens else np.zeros(len(texts)), dtype="float32"))
     return out
 
 
