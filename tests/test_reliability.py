@@ -320,7 +320,8 @@ def test_chromium_killed_from_outside_during_cli_run(tmp_path):
 def test_ctrl_c_stops_fast_keeps_what_was_written_and_says_how_to_resume(tmp_path):
     corpus = tmp_path / "c"
     corpus.mkdir()
-    n = 160  # enough that a busy machine cannot finish the run between the check and the Ctrl-C
+    n = 480  # enough that a busy machine cannot finish the run between the check and the Ctrl-C (160 once did:
+    # the first commit, at 64 tiles, already held 40% of them)
     for i in range(n):
         (corpus / f"n{i:02}.md").write_text(f"# Note {i}\n\n" + "sourdough starter rye " * 60)
     db = tmp_path / "db"
