@@ -317,6 +317,19 @@ def test_chromium_killed_from_outside_during_cli_run(tmp_path):
 
 # ------------------------------------------------------------------------------------- Ctrl-C
 @pytest.mark.slow
+def _threads_of(pid: int) -> list[str]:
+    """Each thread's name, state and kernel wait channel (what a hang is waiting for)."""
+    out = []
+    for t in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        try:
+            stat = (t / "stat").read_text()
+            out.append(f"{stat[stat.index('(') + 1:stat.rindex(')')]}:{stat.rsplit(')', 1)[1].split()[0]}:"
+                       f"{(t / 'wchan').read_text()}")
+        except OSError:
+            continue
+    return out
+
+
 def test_ctrl_c_stops_fast_keeps_what_was_written_and_says_how_to_resume(tmp_path):
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -335,7 +348,12 @@ def test_ctrl_c_stops_fast_keeps_what_was_written_and_says_how_to_resume(tmp_pat
     seen = len(source_rows(db))
     t0 = time.perf_counter()
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # say where each thread of the run waits, then fail
+        where = _threads_of(proc.pid)
+        kill_group(proc.pid)
+        pytest.fail(f"`shotdex index` did not stop 30 s after Ctrl-C; its threads: {where}")
     stopped = time.perf_counter() - t0
     kill_group(proc.pid)
     assert proc.returncode == 130, err
