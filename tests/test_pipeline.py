@@ -316,3 +316,32 @@ def test_a_new_index_starts_its_read_workers_before_its_tables_and_ends_them_on_
             idx.add([corpus], progress=broken_callback)
     assert at_create == [2, 2] and len(started) == 4
     assert all(p.poll() is not None for p in started)  # ended with the failure, not left running
+
+
+@pytest.mark.slow
+def test_a_read_worker_that_cannot_make_its_embedder_says_why_but_one_killed_while_loading_is_an_error(tmp_path):
+    """Two ways a child can fail before its first tile: it cannot rebuild the caller's embedder (the
+    runner then reads on its own threads, so wait_ready hands back the reason), or it is killed while it
+    loads (the OOM killer under load, say): that must end the run, never fall back silently."""
+    import signal
+
+    from shotdex.index import procs
+
+    settings = shotdex.Settings(ocr_workers=2)
+    with shotdex.open(db=tmp_path / "db", settings=settings) as idx:
+        emb = idx.embedder
+        init = procs._Init(emb.name, settings, dict(emb.options), "not-" + emb.fingerprint)
+    odd = procs.ChainProcess(init)
+    try:
+        assert "differs" in odd.wait_ready()
+        with pytest.raises(shotdex.EmbedderError, match="differs"):
+            odd(None)
+    finally:
+        odd.close()
+    doomed = procs.ChainProcess(procs._Init(emb.name, settings, dict(emb.options), emb.fingerprint))
+    try:
+        os.kill(doomed.proc.pid, signal.SIGKILL)
+        with pytest.raises(shotdex.EmbedderError, match="read worker process ended"):
+            doomed.wait_ready()
+    finally:
+        doomed.close()

@@ -58,18 +58,24 @@ class ChainProcess:
         self.conn = Connection(parent.detach())
         self.conn.send_bytes(pickle.dumps(init))
         self.ready = False
+        self.failed = ""  # why the child could not make the embedder
 
-    def wait_ready(self, stop=None) -> None:
-        """Wait for the child to have its embedder (raises EmbedderError when it could not make it)."""
-        if not self.ready:
+    def wait_ready(self, stop=None) -> str:
+        """Wait for the child to have its embedder: "" once it has (or when stopped), the child's
+        message when it could not make it (the caller may read on its own threads instead). A child
+        that dies meanwhile (killed from outside) raises EmbedderError: that is no reason to go on."""
+        if not self.ready and not self.failed:
             msg = self._recv(stop, READY_TIMEOUT_S)
             if msg is not None and msg[0] == "error":
-                raise EmbedderError(msg[1])
-            self.ready = msg is not None
+                self.failed = msg[1]  # the child has exited: asking again gives the same answer
+            self.ready = msg is not None and not self.failed
+        return self.failed
 
     def __call__(self, row, stop=None):
         """Fill row's reading, embedding and image (the tile's pixels are let go); None if stopped."""
-        self.wait_ready(stop)
+        why = self.wait_ready(stop)
+        if why:
+            raise EmbedderError(why)
         img = row.tile.image
         try:
             self.conn.send_bytes(pickle.dumps((img.mode, img.size, row.tile.kind), protocol=5))

@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import EmbedderError
 from .pipeline import EmbedStage, EncodeStage, ReadStage, RenderStage, SourceDone, SourceJob, TileRow, WriteStage
 
 __all__ = ["run_local", "QUEUE_TILES"]
@@ -137,10 +136,9 @@ def _run(jobs, render, read, embed, encode, write, *, stop, on_tile, on_sources)
         chain = chains[i] if chains else None
         try:
             if chain is not None:
-                try:
-                    chain.wait_ready(stop)
-                except EmbedderError as exc:  # it cannot rebuild this embedder: read on this thread
-                    read.fallback = str(exc)
+                why = chain.wait_ready(stop)
+                if why:  # it cannot rebuild this embedder: read on this thread
+                    read.fallback = why
                     chain.close()
                     chain = None
             while not stop.is_set():
