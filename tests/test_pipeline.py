@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -174,17 +175,17 @@ def test_memory_stays_bounded_over_a_2000_tile_run(tmp_path):
 
 # ------------------------------------------------------------------------------ read worker processes
 def _chain_children(parent: int) -> list[int]:
-    """Pids of the read worker processes (procs.py) whose parent is `parent`."""
-    out = []
+    """Pids of the live read worker processes (procs.py) below `parent`: the one it started first, then
+    that one's forks."""
+    procs = {}
     for d in Path("/proc").iterdir():
         try:
-            if not d.name.isdigit() or b"shotdex.index.procs" not in (d / "cmdline").read_bytes():
-                continue
-            if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
-                out.append(int(d.name))
+            if d.name.isdigit() and b"shotdex.index.procs" in (d / "cmdline").read_bytes():
+                procs[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-    return out
+    first = sorted(pid for pid, pp in procs.items() if pp == parent)
+    return first + sorted(pid for pid, pp in procs.items() if pp in first)
 
 
 def _reader_corpus(root: Path) -> Path:
@@ -248,9 +249,10 @@ def test_read_worker_processes_die_with_a_killed_index_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_read_worker_process_that_dies_ends_the_run_with_one_clear_error(tmp_path):
-    """A worker killed from outside (the OOM killer, say): the run stops with an EmbedderError naming it,
-    and what was committed before stays."""
+@pytest.mark.parametrize("which", ["first", "fork"])
+def test_a_read_worker_process_that_dies_ends_the_run_with_one_clear_error(tmp_path, which):
+    """A worker killed from outside (the OOM killer, say), the process the run started or the fork it made
+    of itself: the run stops with an EmbedderError naming it, and what was committed before stays."""
     import signal
 
     corpus = tmp_path / "c"
@@ -262,8 +264,10 @@ def test_a_read_worker_process_that_dies_ends_the_run_with_one_clear_error(tmp_p
     def on_progress(ev):
         if ev.tiles_done >= 3 and not killed:
             kids = _chain_children(os.getpid())
-            os.kill(kids[0], signal.SIGKILL)
-            killed.append(kids[0])
+            assert len(kids) == 2, "two read workers: the first and its fork"
+            victim = kids[0] if which == "first" else kids[1]
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
 
     with shotdex.open(db=tmp_path / "db", settings=shotdex.Settings(ocr_workers=2)) as idx:
         with pytest.raises(shotdex.EmbedderError, match="read worker process ended"):
@@ -280,33 +284,32 @@ def test_a_read_worker_process_that_dies_ends_the_run_with_one_clear_error(tmp_p
 
 @pytest.mark.slow
 def test_a_new_index_starts_its_read_workers_before_its_tables_and_ends_them_on_failure(tmp_path, monkeypatch):
-    """A fresh index starts its two read worker processes before it makes LanceDB's tables (they load while
-    it works), the run uses those two and no others, and a failure before the pipeline starts ends them.
-    (Processes are counted as ChainProcess makes them: right after a vfork's exec, /proc/PID/cmdline can
-    still be empty.)"""
+    """A fresh index starts its read worker processes before it makes LanceDB's tables (they load while
+    it works), the run uses those and no others, and a failure before the pipeline starts ends them."""
     from shotdex.index import procs
 
     corpus = _reader_corpus(tmp_path / "c")
     started, at_create = [], []
-    make, create = procs.ChainProcess.__init__, Store.create
+    start, create = procs.start_chain_processes, Store.create
 
-    def spy_make(self, *a, **k):
-        make(self, *a, **k)
-        started.append(self.proc)
+    def spy_start(*a, **k):
+        chains = start(*a, **k)
+        started.append(chains)
+        return chains
 
     def spy_create(self, *a, **k):
-        at_create.append(sum(p.poll() is None for p in started))
+        at_create.append([len(c) for c in started if c[0].proc.poll() is None])
         return create(self, *a, **k)
 
-    monkeypatch.setattr(procs.ChainProcess, "__init__", spy_make)
+    monkeypatch.setattr(procs, "start_chain_processes", spy_start)
     monkeypatch.setattr(Store, "create", spy_create)
     settings = shotdex.Settings(ocr_workers=2)
     with shotdex.open(db=tmp_path / "db", settings=settings) as idx:
         rep = idx.add([corpus])
         assert not rep.failed and len(rep.added) == 5
         assert Path(idx.search("Bergen rain", k=1)[0].source).name == "rain.csv"
-    assert at_create == [2] and len(started) == 2  # started before the tables, and no others after
-    assert all(p.poll() is not None for p in started)
+    assert at_create == [[2]] and len(started) == 1  # started before the tables, and no others after
+    assert started[0][0].proc.poll() is not None and not _chain_children(os.getpid())
 
     def broken_callback(ev):
         raise RuntimeError("the caller's progress callback failed")
@@ -314,8 +317,10 @@ def test_a_new_index_starts_its_read_workers_before_its_tables_and_ends_them_on_
     with shotdex.open(db=tmp_path / "db2", settings=settings) as idx:
         with pytest.raises(RuntimeError, match="progress callback failed"):
             idx.add([corpus], progress=broken_callback)
-    assert at_create == [2, 2] and len(started) == 4
-    assert all(p.poll() is not None for p in started)  # ended with the failure, not left running
+    assert at_create == [[2], [2]] and len(started) == 2
+    assert started[1][0].proc.poll() is not None  # ended with the failure, not left running
+    time.sleep(0.5)  # its fork ends with it (the parent death signal), a moment later
+    assert not _chain_children(os.getpid())
 
 
 @pytest.mark.slow
@@ -324,24 +329,29 @@ def test_a_read_worker_that_cannot_make_its_embedder_says_why_but_one_killed_whi
     runner then reads on its own threads, so wait_ready hands back the reason), or it is killed while it
     loads (the OOM killer under load, say): that must end the run, never fall back silently."""
     import signal
+    from types import SimpleNamespace
 
     from shotdex.index import procs
 
     settings = shotdex.Settings(ocr_workers=2)
     with shotdex.open(db=tmp_path / "db", settings=settings) as idx:
         emb = idx.embedder
-        init = procs._Init(emb.name, settings, dict(emb.options), "not-" + emb.fingerprint)
-    odd = procs.ChainProcess(init)
+        odd = SimpleNamespace(name=emb.name, options=emb.options, fingerprint="not-" + emb.fingerprint)
+    chains = procs.start_chain_processes(odd, settings, 2)
     try:
-        assert "differs" in odd.wait_ready()
-        with pytest.raises(shotdex.EmbedderError, match="differs"):
-            odd(None)
+        for chain in chains:  # the first and its fork
+            assert "differs" in chain.wait_ready()
+            with pytest.raises(shotdex.EmbedderError, match="differs"):
+                chain(None)
     finally:
-        odd.close()
-    doomed = procs.ChainProcess(procs._Init(emb.name, settings, dict(emb.options), emb.fingerprint))
+        for chain in chains:
+            chain.close()
+    doomed = procs.start_chain_processes(emb, settings, 2)
     try:
-        os.kill(doomed.proc.pid, signal.SIGKILL)
-        with pytest.raises(shotdex.EmbedderError, match="read worker process ended"):
-            doomed.wait_ready()
+        os.kill(doomed[0].proc.pid, signal.SIGKILL)
+        for chain in doomed:
+            with pytest.raises(shotdex.EmbedderError, match="read worker process ended"):
+                chain.wait_ready()
     finally:
-        doomed.close()
+        for chain in doomed:
+            chain.close()

@@ -10,10 +10,12 @@ EncodeStage on the tiles it is sent: the tile's pixels go down a socket (~2.4 MB
 vector and WebP bytes come back (~50 KB). The stages are the same objects the threads run, so the rows
 are identical.
 
-A child is a plain subprocess, not multiprocessing: it never imports the caller's __main__ (a library
-user's script without a main guard is safe). It dies with the process that started it (Linux's parent
-death signal, and end of file on its socket everywhere), ignores Ctrl-C (the runner stops it), and runs
-BLAS on one thread (the processes are the parallelism).
+The first child is a plain subprocess, not multiprocessing: it never imports the caller's __main__ (a
+library user's script without a main guard is safe). It imports what a chain needs (torch's import is
+~1 of the ~1.5 CPU-s a chain took to start) and forks the others before it runs any thread or loads
+any model, so a run pays those imports once; each then loads its own models. A child dies with the
+process that started it (Linux's parent death signal, and end of file on its socket everywhere),
+ignores Ctrl-C (the runner stops it), and runs BLAS on one thread (the processes are the parallelism).
 """
 
 from __future__ import annotations
@@ -46,17 +48,9 @@ class _Init:
 class ChainProcess:
     """One child process running read + embed + encode; call it from one thread at a time."""
 
-    def __init__(self, init: _Init):
-        parent, child = socket.socketpair()
-        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shotdex.index.procs", str(child.fileno())],
-            pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL, close_fds=True,
-        )
-        child.close()
-        self.conn = Connection(parent.detach())
-        self.conn.send_bytes(pickle.dumps(init))
+    def __init__(self, conn: Connection, proc: subprocess.Popen | None = None):
+        self.conn = conn
+        self.proc = proc  # the process started for the run (the first chain); the others are its forks
         self.ready = False
         self.failed = ""  # why the child could not make the embedder
 
@@ -105,19 +99,22 @@ class ChainProcess:
                 raise EmbedderError(f"a read worker process did not start within {timeout:.0f} s")
 
     def _ended(self) -> EmbedderError:
-        try:
-            code = self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            code = "unknown"
+        code = "unknown"  # a fork's status is its parent's to collect, not ours
+        if self.proc is not None:
+            try:
+                code = self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
         return EmbedderError(f"a read worker process ended (exit code {code})")
 
     def close(self) -> None:
-        """End the child (at once: it holds nothing that must be saved)."""
+        """End the child (at once: it holds nothing that must be saved). A fork ends on its socket's
+        end of file, and with the first chain (its parent death signal)."""
         try:
             self.conn.close()
         except OSError:
             pass
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(2)
@@ -127,9 +124,24 @@ class ChainProcess:
 
 
 def start_chain_processes(embedder, settings, n: int) -> list[ChainProcess]:
-    """n children for the runner's read workers, started now (they load while the first tiles render)."""
-    init = _Init(embedder.name, settings, dict(embedder.options), embedder.fingerprint)
-    return [ChainProcess(init) for _ in range(n)]
+    """n children for the runner's read workers, started now (they load while the first tiles render):
+    one interpreter that imports what a chain needs (torch's ~1 CPU-s most of it) and then forks the
+    others, so the imports are paid once per run, not once per worker. Each loads its own models."""
+    init = pickle.dumps(_Init(embedder.name, settings, dict(embedder.options), embedder.fingerprint))
+    pairs = [socket.socketpair() for _ in range(n)]
+    pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p),
+               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")  # no BLAS threads: forks stay safe
+    fds = [child.fileno() for _, child in pairs]
+    proc = subprocess.Popen([sys.executable, "-m", "shotdex.index.procs", *map(str, fds)], pass_fds=fds, env=env,
+                            stdin=subprocess.DEVNULL, close_fds=True)
+    chains = []
+    for i, (parent, child) in enumerate(pairs):
+        child.close()
+        chain = ChainProcess(Connection(parent.detach()), proc if i == 0 else None)
+        chain.conn.send_bytes(init)
+        chains.append(chain)
+    return chains
 
 
 def _die_with_parent() -> None:
@@ -142,7 +154,7 @@ def _die_with_parent() -> None:
             pass
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, init: _Init | None = None) -> None:
     from PIL import Image
 
     from ..embed import get_embedder
@@ -150,7 +162,8 @@ def _serve(conn: Connection) -> None:
     from ..render.types import Tile
     from .pipeline import EmbedStage, EncodeStage, ReadStage, SourceJob, TileRow
 
-    init: _Init = pickle.loads(conn.recv_bytes())
+    if init is None:
+        init = pickle.loads(conn.recv_bytes())
     with one_blas_thread():
         try:
             emb = get_embedder(init.name, init.settings.replace(ocr_workers=1), options=init.options)
@@ -183,7 +196,51 @@ def _serve(conn: Connection) -> None:
             conn.send_bytes(pickle.dumps(out, protocol=5))
 
 
+def _preload(init: _Init) -> None:
+    """Import, before forking, what every chain would import on its own."""
+    from PIL import Image  # noqa: F401
+
+    from ..embed import get_embedder  # noqa: F401
+    from ..embed import reader  # noqa: F401
+    from .pipeline import EmbedStage  # noqa: F401
+
+    if init.settings.embed_precision != "fp32":
+        from ..embed.bf16_bert import supported
+
+        supported()  # imports torch where it is installed
+
+
+def _start_others(fds: list[int]) -> None:
+    """One chain per further socket: a fork of this process when it runs no thread yet (a fork of a
+    threaded process can inherit a lock held by a thread that is not copied), else a fresh one."""
+    try:
+        forkable = hasattr(os, "fork") and len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc: no way to be sure
+        forkable = False
+    for fd in fds[1:]:
+        if not forkable:
+            subprocess.Popen([sys.executable, "-m", "shotdex.index.procs", str(fd)], pass_fds=(fd,), close_fds=True,
+                             stdin=subprocess.DEVNULL)
+        elif os.fork() == 0:
+            code = 1
+            try:
+                for other in fds:
+                    if other != fd:
+                        os.close(other)
+                _die_with_parent()
+                _serve(Connection(fd))
+                code = 0
+            finally:
+                os._exit(code)  # never back into the parent's code
+        os.close(fd)
+
+
 if __name__ == "__main__":
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _serve(Connection(int(sys.argv[1])))
+    fds = [int(a) for a in sys.argv[1:]]
+    first = Connection(fds[0])
+    init = pickle.loads(first.recv_bytes())
+    _preload(init)
+    _start_others(fds)
+    _serve(first, init)
