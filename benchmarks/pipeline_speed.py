@@ -12,6 +12,9 @@ On the same `--tables` wtq-dev tables (seed 1), in one run:
    sentence model), encode (lossless WebP at several `method` and `quality` efforts, and PNG), write (LanceDB commit of the rows).
 3. `shotdex index` end to end as a fresh process into a fresh database; tiles/s, median of --runs.
 Reports (3)/(1) and (3) against the physical limit, cores / sum of the per-stage CPU-seconds per tile.
+The same three with Tesseract as the reading engine (`SHOTDEX_READER_ENGINE=tesseract`, the engine the
+pipeline read with when issue 12 set its goals): (1) with its pool, its read cost in the sum (first 100
+tiles), and (3) with it, interleaved with the other runs.
 4. Where (3) loses to that limit: the fixed cost of a run (`shotdex index` of one table: interpreter,
    imports, models loaded in each process, Chromium's launch, the index build), the CPU the whole machine
    spent during (3) (/proc/stat: every process, Chromium's too, plus the machine's own background), and
@@ -122,6 +125,12 @@ def main() -> None:
         t0 = time.perf_counter()
         readings = list(pool.iter_read(images, kinds))
         ocr_rates.append(n / (time.perf_counter() - t0))
+    tess = get_embedder("reader", Settings.from_env(reader_engine="tesseract"))
+    tess_rates = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        list(tess.ocr.iter_read(images, kinds))
+        tess_rates.append(n / (time.perf_counter() - t0))
 
     # 2. CPU-seconds per tile, stage by stage
     out = subprocess.run([sys.executable, "-c", RENDER_CHILD, json.dumps(srcs)], capture_output=True, text=True,
@@ -158,12 +167,15 @@ def main() -> None:
     cost["write (LanceDB commit)"] = write_cost(tiles, readings, reader)
     total = sum(cost.values())
     limit = cores / total
+    tess_read = per_tile(lambda t: tess.ocr.read_one(t.image, t.kind), tiles[:100])
+    tess_limit = cores / (total - cost[f"read ({pool.reader_engine} engine)"] + tess_read)
 
     # 3. shotdex index end to end, fresh process, fresh database; as shipped (read workers in child
     # processes) and on threads (SHOTDEX_READ_PROCESSES=0), runs interleaved so that both see the same machine
     # and with the sentence model in float32 (SHOTDEX_EMBED_PRECISION=fp32), for what bf16 gives
     modes = {"processes": {"SHOTDEX_READ_PROCESSES": "1"}, "threads": {"SHOTDEX_READ_PROCESSES": "0"},
-             "fp32": {"SHOTDEX_READ_PROCESSES": "1", "SHOTDEX_EMBED_PRECISION": "fp32"}}
+             "fp32": {"SHOTDEX_READ_PROCESSES": "1", "SHOTDEX_EMBED_PRECISION": "fp32"},
+             "tesseract": {"SHOTDEX_READ_PROCESSES": "1", "SHOTDEX_READER_ENGINE": "tesseract"}}
     # and (4) one table alone, as shipped: the fixed cost of a run
     modes["one table"] = modes["processes"]
     per_source = {s: sum(1 for t in tiles if t.source == s) for s in srcs}
@@ -191,10 +203,11 @@ def main() -> None:
                     machine.append((m1 - m0) / e2e_tiles)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-    e2e_threads, e2e_fp32, e2e = e2e["threads"], e2e["fp32"], e2e["processes"]
+    e2e_threads, e2e_fp32, e2e_tess, e2e = e2e["threads"], e2e["fp32"], e2e["tesseract"], e2e["processes"]
     fixed_tiles = fixed[0][1]
     fixed = [cpu - tiles * total for cpu, tiles in fixed]
     reader.close()
+    tess.close()
 
     med = statistics.median
     lines = [
@@ -217,7 +230,14 @@ def main() -> None:
         f"{fixed_tiles} x {total:.3f} | {fmt(fixed, '', 2)} |",
         f"| limit with the fixed cost counted: {cores} / ({total:.3f} + {med(fixed):.2f} / {e2e_tiles}) (tiles/s) | "
         f"{cores / (total + med(fixed) / e2e_tiles):.2f} |",
-        f"| (3) / limit with the fixed cost counted | {med(e2e) / (cores / (total + med(fixed) / e2e_tiles)):.2f} |", "",
+        f"| (3) / limit with the fixed cost counted | {med(e2e) / (cores / (total + med(fixed) / e2e_tiles)):.2f} |",
+        f"| Tesseract as the reading engine: (1) its pool, {tess.ocr.workers} workers, images in memory (tiles/s) | "
+        f"{fmt(tess_rates, '', 2)} |",
+        f"| Tesseract: (3) `SHOTDEX_READER_ENGINE=tesseract`, same runs interleaved (tiles/s) | {fmt(e2e_tess, '', 2)} |",
+        f"| Tesseract: (3) / (1) | **{med(e2e_tess) / med(tess_rates):.2f}** (goal >= 0.65) |",
+        f"| Tesseract: physical limit, {cores} cores / {total - cost[f'read ({pool.reader_engine} engine)'] + tess_read:.3f} "
+        f"CPU-s per tile (read {tess_read:.3f}; tiles/s) | {tess_limit:.2f} |",
+        f"| Tesseract: (3) / physical limit | {med(e2e_tess) / tess_limit:.2f} |", "",
         "CPU-seconds per tile of each stage, each alone on one thread:", "",
         "| stage | CPU-s per tile | share |", "|---|---|---|",
     ]
@@ -237,12 +257,14 @@ def main() -> None:
     lines += ["", f"1-min load average at the end: {os.getloadavg()[0]:.1f}."]
     text = "\n".join(lines)
     print(text)
-    ratio, vs_limit = med(e2e) / med(ocr_rates), med(e2e) / limit
+    ratio, vs_limit, tess_ratio = med(e2e) / med(ocr_rates), med(e2e) / limit, med(e2e_tess) / med(tess_rates)
     write_result("pipeline_speed", text, goals=[
         {"issue": 12, "goal": "`shotdex index` end to end >= 0.65 x OCR alone (same engine, same tiles)",
          "measured": f"{ratio:.2f} ({med(e2e):.2f} vs {med(ocr_rates):.2f} tiles/s)", "met": ratio >= 0.65},
         {"issue": 12, "goal": "`shotdex index` end to end >= 0.90 x the physical limit (cores / CPU-s per tile)",
          "measured": f"{vs_limit:.2f} ({med(e2e):.2f} vs {limit:.2f} tiles/s; bound by {bound})", "met": vs_limit >= 0.90},
+        {"issue": 12, "goal": "the same with Tesseract reading (`SHOTDEX_READER_ENGINE=tesseract`): end to end >= 0.65 x OCR alone",
+         "measured": f"{tess_ratio:.2f} ({med(e2e_tess):.2f} vs {med(tess_rates):.2f} tiles/s)", "met": tess_ratio >= 0.65},
     ])
 
 
