@@ -325,7 +325,8 @@ def test_a_new_index_starts_its_read_workers_before_its_tables_and_ends_them_on_
 
 @pytest.mark.slow
 def test_a_read_worker_that_cannot_make_its_embedder_says_why_but_one_killed_while_loading_is_an_error(tmp_path):
-    """Two ways a child can fail before its first tile: it cannot rebuild the caller's embedder (the
+    """(Three workers, as on a machine of three cores: each fork must keep its own socket.) Two ways a
+    child can fail before its first tile: it cannot rebuild the caller's embedder (the
     runner then reads on its own threads, so wait_ready hands back the reason), or it is killed while it
     loads (the OOM killer under load, say): that must end the run, never fall back silently."""
     import signal
@@ -337,9 +338,9 @@ def test_a_read_worker_that_cannot_make_its_embedder_says_why_but_one_killed_whi
     with shotdex.open(db=tmp_path / "db", settings=settings) as idx:
         emb = idx.embedder
         odd = SimpleNamespace(name=emb.name, options=emb.options, fingerprint="not-" + emb.fingerprint)
-    chains = procs.start_chain_processes(odd, settings, 2)
+    chains = procs.start_chain_processes(odd, settings, 3)
     try:
-        for chain in chains:  # the first and its fork
+        for chain in chains:  # the first and its two forks
             assert "differs" in chain.wait_ready()
             with pytest.raises(shotdex.EmbedderError, match="differs"):
                 chain(None)

@@ -217,16 +217,15 @@ def _start_others(fds: list[int]) -> None:
         forkable = hasattr(os, "fork") and len(os.listdir("/proc/self/task")) == 1
     except OSError:  # no /proc: no way to be sure
         forkable = False
-    for fd in fds[1:]:
+    for i, fd in enumerate(fds[1:], 1):
         if not forkable:
             subprocess.Popen([sys.executable, "-m", "shotdex.index.procs", str(fd)], pass_fds=(fd,), close_fds=True,
                              stdin=subprocess.DEVNULL)
         elif os.fork() == 0:
             code = 1
             try:
-                for other in fds:
-                    if other != fd:
-                        os.close(other)
+                for other in [fds[0], *fds[i + 1:]]:  # the others' sockets (those before it are closed)
+                    os.close(other)
                 _die_with_parent()
                 _serve(Connection(fd))
                 code = 0
