@@ -356,3 +356,22 @@ def test_a_read_worker_that_cannot_make_its_embedder_says_why_but_one_killed_whi
     finally:
         for chain in doomed:
             chain.close()
+
+
+@pytest.mark.slow
+def test_read_workers_that_cannot_make_the_embedder_leave_the_run_on_threads_and_say_so(tmp_path, monkeypatch):
+    """Worker processes rebuild the embedder and compare fingerprints; when theirs differs (here the
+    caller's is altered), the run reads on its own threads instead: every source indexed, searchable,
+    one warning naming why, and no worker process left behind."""
+    from shotdex.embed.reader import ReaderEmbedder
+
+    real = ReaderEmbedder.fingerprint
+    monkeypatch.setattr(ReaderEmbedder, "fingerprint", property(lambda self: real.fget(self) + "|altered"))
+    corpus = _reader_corpus(tmp_path / "c")
+    with shotdex.open(db=tmp_path / "db", settings=shotdex.Settings(ocr_workers=2)) as idx:
+        rep = idx.add([corpus])
+        assert not rep.failed and len(rep.added) == 5
+        assert Path(idx.search("Bergen rain", k=1)[0].source).name == "rain.csv"
+    said = [why for src, why in rep.warnings if src == "read workers"]
+    assert len(said) == 1 and "read on threads" in said[0] and "differs" in said[0], rep.warnings
+    assert not _chain_children(os.getpid())

@@ -196,11 +196,15 @@ def run_add(
         done = run_ray(plan.todo, rs, settings, embedder, WriteStage(store, rs.hash, report), address=ray_address,
                        stop=stop or threading.Event(), on_tile=on_tile, on_sources=on_sources)
     elif plan.todo:
+        read = ReadStage(embedder, settings, chains) if embedder.reads_text else None
         done = run_local(
-            plan.todo, RenderStage(rs, settings.chromium), ReadStage(embedder, settings, chains) if embedder.reads_text else None,
+            plan.todo, RenderStage(rs, settings.chromium), read,
             EmbedStage(embedder), EncodeStage(), WriteStage(store, rs.hash, report),
             stop=stop or threading.Event(), on_tile=on_tile, on_sources=on_sources,
         )
+        if read is not None and read.fallback:  # slower, same rows: said, not silent
+            report.warnings.append(("read workers", f"read on threads: a worker process could not make the "
+                                                    f"embedder ({read.fallback})"))
     report.seconds = time.perf_counter() - t0
     if done or store.text_index_outdated() or (store.has_pages() and not store.page_index_ready()):
         store.maintain()

@@ -210,18 +210,20 @@ def _preload(init: _Init) -> None:
         supported()  # imports torch where it is installed
 
 
-def _start_others(fds: list[int]) -> None:
+def _start_others(fds: list[int]) -> list:
     """One chain per further socket: a fork of this process when it runs no thread yet (a fork of a
-    threaded process can inherit a lock held by a thread that is not copied), else a fresh one."""
+    threaded process can inherit a lock held by a thread that is not copied), else a fresh one.
+    Returns them (pids of forks, Popen objects) to wait for."""
     try:
         forkable = hasattr(os, "fork") and len(os.listdir("/proc/self/task")) == 1
     except OSError:  # no /proc: no way to be sure
         forkable = False
+    others = []
     for i, fd in enumerate(fds[1:], 1):
         if not forkable:
-            subprocess.Popen([sys.executable, "-m", "shotdex.index.procs", str(fd)], pass_fds=(fd,), close_fds=True,
-                             stdin=subprocess.DEVNULL)
-        elif os.fork() == 0:
+            others.append(subprocess.Popen([sys.executable, "-m", "shotdex.index.procs", str(fd)], pass_fds=(fd,),
+                                           close_fds=True, stdin=subprocess.DEVNULL))
+        elif (pid := os.fork()) == 0:
             code = 1
             try:
                 for other in [fds[0], *fds[i + 1:]]:  # the others' sockets (those before it are closed)
@@ -231,7 +233,10 @@ def _start_others(fds: list[int]) -> None:
                 code = 0
             finally:
                 os._exit(code)  # never back into the parent's code
+        else:
+            others.append(pid)
         os.close(fd)
+    return others
 
 
 if __name__ == "__main__":
@@ -241,5 +246,12 @@ if __name__ == "__main__":
     first = Connection(fds[0])
     init = pickle.loads(first.recv_bytes())
     _preload(init)
-    _start_others(fds)
+    others = _start_others(fds)
     _serve(first, init)
+    # The others die with this process: when it could not make the embedder, it waits for them to say
+    # so themselves (the caller then reads on threads) rather than have them cut off mid-answer.
+    for other in others:
+        try:
+            other.wait() if isinstance(other, subprocess.Popen) else os.waitpid(other, 0)
+        except ChildProcessError:
+            pass

@@ -137,9 +137,8 @@ def _run(jobs, render, read, embed, encode, write, *, stop, on_tile, on_sources)
         try:
             if chain is not None:
                 why = chain.wait_ready(stop)
-                if why:  # it cannot rebuild this embedder: read on this thread
-                    read.fallback = why
-                    chain.close()
+                if why:  # it cannot rebuild this embedder: read on this thread (the chain is closed with
+                    read.fallback = why  # the others: closing the first would end its forks mid-answer)
                     chain = None
             while not stop.is_set():
                 try:
