@@ -198,11 +198,10 @@ def _serve(conn: Connection, init: _Init | None = None) -> None:
 
 def _preload(init: _Init) -> None:
     """Import, before forking, what every chain would import on its own."""
-    from PIL import Image  # noqa: F401
+    import PIL.Image  # noqa: F401
 
-    from ..embed import get_embedder  # noqa: F401
-    from ..embed import reader  # noqa: F401
-    from .pipeline import EmbedStage  # noqa: F401
+    from ..embed import reader  # noqa: F401  (the embed package with it)
+    from . import pipeline  # noqa: F401
 
     if init.settings.embed_precision != "fp32":
         from ..embed.bf16_bert import supported
