@@ -8,7 +8,7 @@ engine), each with random data, sizes, palettes, themes, titles, legends and fac
 text, Markdown and code files through shotdex's Renderer (Chromium) for the non-charts; procedural
 pictures for "photo or other". Nothing is downloaded. Each class has its own random stream, so
 `--workers` processes (2) draw the same pictures as one would; training runs on one thread
-(torch.set_num_threads(1)). About 18 min on this 2-core machine. Inference (shotdex/embed/tagger.py)
+(torch.set_num_threads(1)). About 33 min on this 2-core machine (7 drawing, 26 training). Inference (shotdex/embed/tagger.py)
 never imports this file.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shotdex.embed.tagger import CLASSES, SIZE, prepare, weights_path  # noqa: E402
+from shotdex.embed.tagger import CHARTS, CLASSES, SIZE, prepare, weights_path  # noqa: E402
 
 WORDS = ("revenue sales growth users rate share income cost price volume count score index region north south "
          "east west alpha beta gamma delta population weather rainfall temperature energy traffic market "
@@ -50,7 +50,8 @@ def words(rng, n) -> str:
 # -- Vega-Lite --------------------------------------------------------------------------------------------
 def vega_spec(kind: str, rng) -> dict:
     n = int(rng.integers(3, 14))
-    cats = [words(rng, 1) + ("" if rng.random() < 0.7 else f" {i}") for i in range(n)]
+    long = rng.random() < 0.25  # labels of several words (titles, places), as on many horizontal bars
+    cats = [words(rng, int(rng.integers(1, 4)) if long else 1) + ("" if rng.random() < 0.7 else f" {i}") for i in range(n)]
     cats = list(dict.fromkeys(cats)) or ["a"]
     many = kind in ("bar_stacked", "area_stacked", "line")  # these often carry ten series or more
     series = [f"S{i} {w}" for i, w in enumerate(rng.choice(WORDS, int(rng.integers(2, 13 if many else 6))))]
@@ -70,12 +71,20 @@ def vega_spec(kind: str, rng) -> dict:
         enc = {a: {"field": "c", "type": "nominal" if not cats[0].isdigit() else "ordinal",
                    "sort": None if rng.random() < 0.5 or cats[0].isdigit() else f"-{b}"},
                b: {"field": "v", "type": "quantitative", "title": words(rng, 2)}}
+        if rng.random() < 0.15:  # one bar a month (a time unit on the axis)
+            values = [{"c": f"2020-{m:02d}-15", "v": q()} for m in range(1, 13)]
+            enc[a] = {"field": "c", "timeUnit": str(rng.choice(["month", "yearmonth"])), "type": "ordinal"}
         if rng.random() < 0.3:
             enc["color"] = {"field": "c", "type": "nominal", "legend": None if rng.random() < 0.5 else {}, **color}
         if rng.random() < 0.3:
             mark["cornerRadiusEnd"] = int(rng.integers(0, 5))
     elif kind in ("bar_grouped", "bar_stacked"):
-        cats = cats[: int(rng.integers(2, 7))]
+        if rng.random() < 0.35:  # many bars over ordered values (ages, years), as in population charts
+            start, step = int(rng.integers(0, 2000)), int(rng.choice([1, 5, 10]))
+            cats = [str(start + i * step) for i in range(int(rng.integers(6, 25 if kind == "bar_stacked" else 12)))]
+            series = series[: int(rng.integers(2, 5))]
+        else:
+            cats = cats[: int(rng.integers(2, 7))]
         values = [{"c": c, "s": s, "v": q()} for c in cats for s in series]
         horiz = rng.random() < (0.2 if kind == "bar_grouped" else 0.35)
         a, b = ("y", "x") if horiz else ("x", "y")
@@ -153,15 +162,23 @@ def vega_spec(kind: str, rng) -> dict:
                 r["a"] = float(np.round(r["a"] * 4) / 4)
                 seen[r["a"]] = seen.get(r["a"], 0) + 1
                 r["b"] = seen[r["a"]]
-        elif style < 0.24:  # a strip plot: points along a few categories
+        elif style < 0.24:  # a strip plot: points along a few categories (sized: a bubble strip)
             enc["y"] = {"field": "s", "type": "nominal"}
-        elif style < 0.40:  # points with error bars
+            if rng.random() < 0.3:
+                enc["size"] = {"field": "z", "type": "quantitative"}
+        elif style < 0.32:  # a dot plot: one point per category
+            values = [{"c": c, "b": q(), "s": str(rng.choice(series[:3]))} for c in cats]
+            a, b = ("y", "x") if rng.random() < 0.7 else ("x", "y")
+            enc = {a: {"field": "c", "type": "nominal", "sort": None if rng.random() < 0.5 else f"{b}"},
+                   b: {"field": "b", "type": "quantitative", "scale": {"zero": bool(rng.random() < 0.3)}}}
+        elif style < 0.45:  # points with error bars, upright or lying
             values = [{"c": c, "b": q(), "e": float(rng.uniform(2, 15))} for c in cats]
             for r in values:
                 r["lo"], r["hi"] = r["b"] - r["e"], r["b"] + r["e"]
-            enc = {"x": {"field": "c", "type": "nominal"}, "y": {"field": "b", "type": "quantitative", "scale": {"zero": False}}}
-            layers = [{"mark": {"type": "rule"}, "encoding": {"x": enc["x"], "y": {"field": "lo", "type": "quantitative"},
-                                                               "y2": {"field": "hi"}}}]
+            a, b = ("x", "y") if rng.random() < 0.5 else ("y", "x")
+            enc = {a: {"field": "c", "type": "nominal"}, b: {"field": "b", "type": "quantitative", "scale": {"zero": False}}}
+            layers = [{"mark": {"type": "rule"}, "encoding": {a: enc[a], b: {"field": "lo", "type": "quantitative"},
+                                                               b + "2": {"field": "hi"}}}]
         if rng.random() < 0.5 and not layers:
             enc["color"] = {"field": "s", "type": "nominal", **color}
         if kind == "bubble":
@@ -200,16 +217,17 @@ def vega_spec(kind: str, rng) -> dict:
     if kind in ("bar", "bar_horizontal", "line", "scatter") and not layers and "column" not in enc and rng.random() < 0.2:
         layers = _overlay(kind, enc, rng)
     spec = {"data": {"values": values}, "mark": mark, "encoding": enc,
-            "width": int(rng.integers(120, 520)), "height": int(rng.integers(100, 360))}
+            "width": int(rng.integers(80, 700)), "height": int(rng.integers(60, 450))}
     if layers:  # drawn over the main mark, as in charts with labels, means or error bars
         spec["layer"] = [{"mark": spec.pop("mark"), "encoding": spec.pop("encoding")}, *layers]
     if "column" in enc:
         spec["width"] = int(rng.integers(30, 90))
     if rng.random() < 0.5:
         spec["title"] = words(rng, int(rng.integers(2, 6)))
-    if rng.random() < 0.15 and kind not in ("pie", "donut", "bar_grouped") and not layers:  # a facet grid of the same chart
+    if rng.random() < 0.2 and kind not in ("pie", "donut", "bar_grouped") and not layers:  # a facet grid of the same chart
+        panels = ["P", "Q", "R", "S", "T", "U"][: int(rng.integers(2, 7))]
         for r in values:
-            r["f"] = str(rng.choice(["P", "Q", "R"]))
+            r["f"] = str(rng.choice(panels))
         spec["encoding"]["column" if rng.random() < 0.6 else "row"] = {"field": "f"}
         spec["width"], spec["height"] = int(spec["width"] * 0.5), int(spec["height"] * 0.6)
     return spec
@@ -567,14 +585,24 @@ def build_model(n_classes: int):
     return nn.Sequential(*layers), nn.Sequential(nn.Dropout(0.2), nn.Linear(c, n_classes))
 
 
-def augment(x, rng_t):
-    """Random shift (white padding), colour-channel order and brightness: palettes and placement vary."""
+def augment(x, charts, rng_t):
+    """Random shrink and shift (white padding), colour-channel order, brightness, and a mirror image for
+    charts (`charts`: a bool per picture): sizes, palettes and placement vary, and a chart mirrored is
+    still the same kind of chart."""
     import torch
 
     n = x.shape[0]
+    if float(torch.rand(1, generator=rng_t)) < 0.3:  # drawn smaller on the same square
+        side = int(SIZE * (0.6 + 0.4 * float(torch.rand(1, generator=rng_t))))
+        small = torch.nn.functional.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+        x = torch.zeros_like(x)
+        o = (SIZE - side) // 2
+        x[:, :, o:o + side, o:o + side] = small
     pad = torch.nn.functional.pad(x, (6, 6, 6, 6))
     i, j = torch.randint(0, 13, (2,), generator=rng_t).tolist()
     x = pad[:, :, i:i + SIZE, j:j + SIZE]
+    flip = charts & (torch.rand(n, generator=rng_t) < 0.5)
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     perm = torch.randperm(3, generator=rng_t)
     x = x[:, perm]
     return x * (0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=rng_t))
@@ -601,6 +629,7 @@ def _train(torch, nn, X, y, seed, epochs, out) -> None:
     model = nn.Sequential(feats, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
     data = torch.from_numpy(X).permute(0, 3, 1, 2).float() / 255.0
     target = torch.from_numpy(y)
+    is_chart = torch.tensor([c in CHARTS for c in CLASSES])[target]
     counts = torch.bincount(target, minlength=len(CLASSES)).float()
     weight = (counts.sum() / counts.clamp(min=1)) / len(CLASSES)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
@@ -615,7 +644,7 @@ def _train(torch, nn, X, y, seed, epochs, out) -> None:
         total, right = 0.0, 0
         for k in range(0, len(y), 64):
             idx = order[k:k + 64]
-            xb = augment(data[idx], g)
+            xb = augment(data[idx], is_chart[idx], g)
             logits = model(xb)
             loss = loss_fn(logits, target[idx])
             opt.zero_grad()
@@ -667,8 +696,8 @@ def save_arrays(out: Path, arrays: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--per-vega", type=int, default=180)
+    ap.add_argument("--epochs", type=int, default=22)
+    ap.add_argument("--per-vega", type=int, default=420)
     ap.add_argument("--per-mpl", type=int, default=150)
     ap.add_argument("--per-page", type=int, default=200)
     ap.add_argument("--per-photo", type=int, default=400)

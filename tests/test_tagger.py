@@ -251,7 +251,7 @@ def test_reembed_after_another_tagger_keeps_the_reading(index, tmp_path, monkeyp
     shutil.copytree(index.store.folder, db)
     before = {r["id"]: r for r in shotdex.open(db).store.tiles.to_arrow().to_pylist()}
     data = dict(np.load(weights_path()))
-    data["fc_b"] = data["fc_b"] + np.where(np.array(data["classes"]) == "line", 3.0, 0.0).astype(np.float32)
+    data["fc_b"] = data["fc_b"] + np.where(np.array(data["classes"]) == "line", 10.0, 0.0).astype(np.float32)
     other = tmp_path / "other.npz"
     with open(other, "wb") as f:
         np.savez_compressed(f, **data)

@@ -47,7 +47,7 @@ CONFIDENT = 0.6  # a class (or its group) at least this sure becomes words
 VISUAL_DIM = 4 * 128
 # sha256 (first 16 hex digits) of the shipped weights: the fingerprint part an index records
 # (scripts/train_tagger.py prints it for a rebuilt file)
-WEIGHTS_HASH = "596810ad53bc0598"
+WEIGHTS_HASH = "f94bb0fb106c195f"
 
 
 def weights_path() -> Path:
@@ -141,19 +141,29 @@ class Tagger:
         self.classes = tuple(str(c) for c in data["classes"])
         self.hash = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities, visual descriptor) of one prepared tile."""
+    def _features(self, x: np.ndarray) -> np.ndarray:
         for i, (w, b) in enumerate(self.convs):
             x = _conv(x, w, b)
             if i < len(self.convs) - 1:
                 x = _pool(x)
-        feat = x.mean(axis=(0, 1))
-        logits = feat @ self.fc_w + self.fc_b
+        return x
+
+    def _probs(self, x: np.ndarray) -> np.ndarray:
+        logits = x.mean(axis=(0, 1)) @ self.fc_w + self.fc_b
         e = np.exp(logits - logits.max())
+        return e / e.sum()
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, visual descriptor) of one prepared tile. The probabilities are the mean of the
+        tile's and its mirror image's (the model was trained on mirrored charts too); the descriptor is
+        the tile's own."""
+        mirror = self._features(np.ascontiguousarray(x[:, ::-1]))
+        x = self._features(x)
+        probs = (self._probs(x) + self._probs(mirror)) / 2
         h, w, c = x.shape
         quad = x[: h // 2 * 2, : w // 2 * 2].reshape(2, h // 2, 2, w // 2, c).mean(axis=(1, 3)).reshape(-1)
         quad = quad / (np.linalg.norm(quad) or 1.0)
-        return e / e.sum(), quad.astype(np.float32)
+        return probs, quad.astype(np.float32)
 
     def figure(self, img: "Image", charts: bool = True) -> Figure:
         """The tile's figure type: its most likely class if sure enough, else its group if that is;
