@@ -97,6 +97,18 @@ def test_training_pictures_and_weights_rebuild_the_same(tmp_path, monkeypatch):
     assert Tagger(tmp_path / "a.npz").classes == Tagger().classes
 
 
+def test_a_chart_and_its_mirror_image_get_the_same_probabilities():
+    """The class probabilities are the mean over the tile and its mirror image; the visual descriptor
+    is the tile's own (a picture and its mirror image are different pictures)."""
+    from shotdex.embed.tagger import prepare
+
+    t = Tagger()
+    x = prepare(_png(SPECS["line"], 1.0))
+    (p, v), (pm, vm) = t.forward(x), t.forward(np.ascontiguousarray(x[:, ::-1]))
+    assert np.allclose(p, pm, atol=1e-6) and abs(float(p.sum()) - 1) < 1e-5
+    assert not np.allclose(v, vm, atol=1e-3)
+
+
 def test_margins_around_a_chart_do_not_change_what_the_tagger_sees():
     from PIL import Image
 
