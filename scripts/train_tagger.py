@@ -8,8 +8,8 @@ engine), each with random data, sizes, palettes, themes, titles, legends and fac
 text, Markdown and code files through shotdex's Renderer (Chromium) for the non-charts; procedural
 pictures for "photo or other". Nothing is downloaded. Each class has its own random stream, so
 `--workers` processes (2) draw the same pictures as one would; training runs on one thread
-(torch.set_num_threads(1)). About 33 min on this 2-core machine (7 drawing, 26 training). Inference (shotdex/embed/tagger.py)
-never imports this file.
+(torch.set_num_threads(1)). About 33 min on this 2-core machine (7 drawing, 26 training).
+Inference (shotdex/embed/tagger.py) never imports this file.
 """
 
 from __future__ import annotations
