@@ -5,6 +5,8 @@ spec search, and what the tagger costs on the index path.
 
 - tagger: every vega-gallery PNG (images/*.png), labelled from its own spec by `label()` below (the
   mapping is printed in the results), scored on the coarse figure types; per class and a confusion matrix.
+  Beside it, the same score on fresh pictures from the training generator (scripts/train_tagger.py, a
+  seed it never trained on): how far the real charts are from what it learned on.
 - retrieval: vega-gallery and sklearn-gallery with benchmarks/quality.py's set definitions, through
   `shotdex.evaluate.evaluate` (what `shotdex eval` runs), into databases under --scratch.
 - image: each vega-gallery PNG as an image query (`shotdex search --image`) against an index of the
@@ -22,6 +24,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 os.environ.setdefault("LANCEDB_LOG", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -68,7 +72,7 @@ def label(spec: dict, outer: dict | None = None) -> str | None:
 def tagger_part() -> dict:
     from PIL import Image
 
-    from shotdex.embed.tagger import GROUPS, Tagger, prepare
+    from shotdex.embed.tagger import Tagger, prepare
 
     tagger = Tagger()
     rows, left_out = [], []
@@ -80,17 +84,41 @@ def tagger_part() -> dict:
             continue
         with Image.open(png) as im:
             probs, _ = tagger.forward(prepare(im.convert("RGB")))
-        groups: dict[str, float] = {}
-        for c, p in zip(tagger.classes, probs):
-            groups[GROUPS[c]] = groups.get(GROUPS[c], 0.0) + float(p)
-        rows.append((png.stem, truth, max(groups, key=groups.get)))
+        rows.append((png.stem, truth, _group_of(tagger, probs)))
     right = sum(t == p for _, t, p in rows)
     per = {g: (sum(1 for _, t, p in rows if t == g and p == g), sum(1 for _, t, _ in rows if t == g)) for g in CHART_GROUPS}
     preds = sorted({p for _, _, p in rows} | set(CHART_GROUPS), key=lambda g: (g not in CHART_GROUPS, g))
     confusion = {t: {p: sum(1 for _, a, b in rows if a == t and b == p) for p in preds} for t in CHART_GROUPS}
     return {"n": len(rows), "accuracy": right / max(1, len(rows)), "per_class": per, "confusion": confusion,
             "preds": preds, "left_out": left_out, "wrong": [(s, t, p) for s, t, p in rows if t != p],
-            "weights": tagger.hash}
+            "weights": tagger.hash, "synthetic": synthetic_accuracy(tagger)}
+
+
+def synthetic_accuracy(tagger, seed: int = 99, per_vega: int = 24, per_mpl: int = 8) -> dict:
+    """The tagger's coarse-type accuracy on fresh pictures of every chart class from its own training
+    generator, with a seed the shipped weights were not trained on (they used 13)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train_tagger as tt
+
+    from shotdex.embed.tagger import CHARTS, GROUPS, prepare
+
+    right = n = 0
+    for ci, kind in enumerate(CHARTS):
+        rng = np.random.default_rng([seed, ci])
+        pics = [tt.draw_vega(kind, rng) for _ in range(per_vega)] + [tt.draw_mpl(kind, rng) for _ in range(per_mpl)]
+        for pic in pics:
+            right += _group_of(tagger, tagger.forward(prepare(pic))[0]) == GROUPS[kind]
+            n += 1
+    return {"seed": seed, "n": n, "accuracy": right / n}
+
+
+def _group_of(tagger, probs) -> str:
+    from shotdex.embed.tagger import GROUPS
+
+    groups: dict[str, float] = {}
+    for c, p in zip(tagger.classes, probs):
+        groups[GROUPS[c]] = groups.get(GROUPS[c], 0.0) + float(p)
+    return max(groups, key=groups.get)
 
 
 def retrieval_part(names: list[str], file_names: bool = True) -> dict:
@@ -210,6 +238,9 @@ def markdown(res: dict) -> str:
     if t:
         out += [f"### Tagger on the vega-gallery PNGs (never trained on; weights {t['weights']})", "",
                 f"`{t['argv']}`", "", f"Accuracy **{t['accuracy']:.3f}** over {t['n']} charts ({len(t['left_out'])} left out: no single type).", "",
+                *([f"On {t['synthetic']['n']} fresh pictures from its own training generator (scripts/train_tagger.py, "
+                   f"seed {t['synthetic']['seed']}, never trained on): {t['synthetic']['accuracy']:.3f}; the gap is "
+                   "how far the real charts are from what it learned on.", ""] if "synthetic" in t else []),
                 MAPPING, "", "| class | right | charts | accuracy |", "|---|---|---|---|"]
         for g, (a, b) in t["per_class"].items():
             out.append(f"| {g} | {a} | {b} | {a / b:.2f} |" if b else f"| {g} | 0 | 0 | - |")
