@@ -286,7 +286,7 @@ def markdown(res: dict) -> str:
         w, wo = statistics.median(c["with"]), statistics.median(c["without"])
         out += ["### Cost on the index path", "", f"`{c['argv']}`", "",
                 f"Read stage (OCR + sentence model, one thread) over {c['tiles']} tiles (vega specs and wtq tables), "
-                f"runs interleaved:",
+                "runs interleaved:",
                 f"without the tagger {fmt(c['without'], ' tiles/s')}; with it {fmt(c['with'], ' tiles/s')}: "
                 f"**{(1 - w / wo) * 100:+.1f}%** slower.", ""]
     return "\n".join(out)
