@@ -7,8 +7,10 @@ through vl-convert (the chart renderer's engine) and random matplotlib figures (
 engine), each with random data, sizes, palettes, themes, titles, legends and facets; random CSV tables,
 text, Markdown and code files through shotdex's Renderer (Chromium) for the non-charts; procedural
 pictures for "photo or other". Nothing is downloaded. Each class has its own random stream, so
-`--workers` processes (2) draw the same pictures as one would; training runs on one thread
-(torch.set_num_threads(1)). About 33 min on this 2-core machine (7 drawing, 26 training).
+`--workers` processes (2) draw the same pictures as one would. The tagger is an ensemble of `--models`
+(2) models trained on the same pictures from seeds 13, 14, ...; each trains on one thread
+(torch.set_num_threads(1)), `--workers` at a time, so the bytes do not depend on the machine. About
+32 min on this 2-core machine (6 drawing, 26 training the two models side by side).
 Inference (shotdex/embed/tagger.py) never imports this file.
 """
 
@@ -110,13 +112,23 @@ def vega_spec(kind: str, rng) -> dict:
                 r["s"] = str(rng.choice(series[:3]))
             enc["color"] = {"field": "s", **color}
     elif kind in ("line", "area", "area_stacked"):
-        m = int(rng.integers(12, 80))
+        m = int(rng.integers(12, 80) if rng.random() < 0.7 else rng.integers(80, 300))  # daily data is dense
         k = 1 if kind == "area" else int(rng.integers(2 if kind == "area_stacked" else 1, len(series) + 1))
         smooth = kind != "line" and rng.random() < 0.5  # a density-like curve, not a random walk
-        slope = kind == "line" and rng.random() < 0.12  # a slope chart: few x positions, many series
+        style = rng.random() if kind == "line" else 1.0
+        slope = style < 0.2  # a slope chart (few x positions, several series) or parallel coordinates (many)
         if slope:
-            m, k = int(rng.integers(2, 4)), int(rng.integers(4, 14))
+            m, k = (int(rng.integers(2, 4)), int(rng.integers(4, 14))) if style < 0.1 else \
+                (int(rng.integers(3, 7)), int(rng.integers(20, 120)))
             series = [f"S{i} {w}" for i, w in enumerate(rng.choice(WORDS, k))]
+        elif style < 0.26:  # a dumbbell: one line from a low to a high value per category
+            return _dumbbell(cats, rng)
+        # small multiples: one series a panel, in rows (often many thin ones: a ridgeline) or columns
+        panel = None if slope or rng.random() >= 0.25 else str(rng.choice(["row", "row", "column"]))
+        if panel:
+            k = int(rng.integers(8, 25) if panel == "row" and rng.random() < 0.35 else rng.integers(2, 7))
+            smooth = smooth or k > 7  # a ridgeline's rows are bumps
+            series = [f"{w} {i}" for i, w in enumerate(rng.choice(WORDS, k))]
         grid = np.linspace(0, 1, m)
         for s in series[:k]:
             if smooth:
@@ -134,7 +146,18 @@ def vega_spec(kind: str, rng) -> dict:
             enc["x"]["type"] = "temporal"
         if k > 1:
             enc["color"] = {"field": "s", "type": "nominal", **color}
+            if k > 15:
+                enc["color"]["legend"] = None
+        if panel:
+            enc[panel] = {"field": "s", "type": "nominal", "title": None if rng.random() < 0.5 else words(rng, 1)}
+            if rng.random() < 0.5:
+                enc.pop("color", None)
+            if k > 7:  # a ridgeline: no y axis or frame on the thin rows
+                enc["y"]["axis"] = None
+                enc[panel]["header"] = {"labelAngle": 0, "labelAlign": "left"}
         mark = {"type": "line" if kind == "line" else "area"}
+        if k > 15:
+            mark["opacity"] = float(rng.uniform(0.3, 0.7))
         if kind == "line":
             mark["point"] = bool(slope or rng.random() < 0.3)
             mark["interpolate"] = str(rng.choice(["linear", "linear", "monotone", "step"]))
@@ -147,7 +170,7 @@ def vega_spec(kind: str, rng) -> dict:
             if kind == "area_stacked" and rng.random() < 0.4:
                 enc["y"]["stack"] = str(rng.choice(["center", "normalize"]))
     elif kind in ("scatter", "bubble"):
-        m = int(rng.integers(20, 300))
+        m = int(rng.integers(20, 300) if rng.random() < 0.75 else rng.integers(300, 1200))
         values = [{"a": float(x), "b": float(y), "s": str(rng.choice(series[:3])), "z": float(z)}
                   for x, y, z in zip(rng.normal(0, 1, m), rng.normal(0, 1, m) + rng.uniform(-1, 1) * rng.normal(0, 1, m),
                                      rng.uniform(1, 100, m))]
@@ -179,8 +202,19 @@ def vega_spec(kind: str, rng) -> dict:
             enc = {a: {"field": "c", "type": "nominal"}, b: {"field": "b", "type": "quantitative", "scale": {"zero": False}}}
             layers = [{"mark": {"type": "rule"}, "encoding": {a: enc[a], b: {"field": "lo", "type": "quantitative"},
                                                                b + "2": {"field": "hi"}}}]
+        elif style < 0.55:  # a noisy series as points, often with its smoothed curve drawn over them
+            t = np.arange(m)
+            curve = np.sin(t / rng.uniform(5, 60)) * rng.uniform(5, 20) + rng.uniform(10, 30)
+            values = [{"a": int(i), "b": float(c + rng.normal(0, rng.uniform(1, 6)))} for i, c in zip(t, curve)]
+            enc["x"]["title"] = words(rng, 1)
+            if rng.random() < 0.6:
+                layers = [{"mark": {"type": "line", "color": str(rng.choice(["red", "firebrick", "black", "orange"])),
+                                    "size": float(rng.uniform(1, 3))},
+                           "transform": [{"loess": "b", "on": "a", "bandwidth": float(rng.uniform(0.02, 0.2))}],
+                           "encoding": {"x": enc["x"], "y": enc["y"]}}]
         if rng.random() < 0.5 and not layers:
-            enc["color"] = {"field": "s", "type": "nominal", **color}
+            enc["color"] = ({"field": "s", "type": "nominal", **color} if rng.random() < 0.7 or "z" not in values[0] else
+                            {"field": "z", "type": "quantitative", "scale": {"scheme": str(rng.choice(CONT))}})
         if kind == "bubble":
             enc["size"] = {"field": "z", "type": "quantitative"}
             mark["opacity"] = float(rng.uniform(0.4, 0.9))
@@ -191,8 +225,13 @@ def vega_spec(kind: str, rng) -> dict:
             mark["innerRadius"] = int(rng.integers(25, 70))
         enc = {"theta": {"field": "v", "type": "quantitative"}, "color": {"field": "c", "type": "nominal", **color}}
     elif kind == "heatmap":
-        rows, cols = cats[: int(rng.integers(3, 12))], list(range(int(rng.integers(4, 25))))
-        values = [{"r": r, "c": c, "v": float(rng.normal(0, 1) + i * 0.1)} for i, r in enumerate(rows) for c in cols]
+        few = rng.random() < 0.4  # a few big cells (counts by two categories, a confusion matrix), some empty
+        rows, cols = cats[: int(rng.integers(2 if few else 3, 7 if few else 12))], list(range(int(rng.integers(2, 9) if few else rng.integers(4, 25))))
+        values = [{"r": r, "c": c, "v": float(rng.gamma(0.6, 30) if few else rng.normal(0, 1) + i * 0.1)}
+                  for i, r in enumerate(rows) for c in cols]
+        if few:
+            drop = rng.uniform(0, 0.45)
+            values = [r for r in values if rng.random() >= drop] or values
         mark = {"type": "rect"}
         enc = {"x": {"field": "c", "type": "ordinal"}, "y": {"field": "r", "type": "ordinal"},
                "color": {"field": "v", "type": "quantitative", "scale": {"scheme": str(rng.choice(CONT))}}}
@@ -202,8 +241,8 @@ def vega_spec(kind: str, rng) -> dict:
             enc = {"x": {"field": "a", "bin": {"maxbins": int(rng.integers(10, 40))}}, "y": {"field": "b", "bin": {"maxbins": int(rng.integers(10, 30))}},
                    "color": {"aggregate": "count", "scale": {"scheme": str(rng.choice(CONT))}}}
         elif len(cols) < 14 and rng.random() < 0.3:  # the values written in the cells
-            layers = [{"mark": {"type": "text", "fontSize": 8}, "encoding": {"x": enc["x"], "y": enc["y"],
-                                                                           "text": {"field": "v", "format": ".1f"}}}]
+            layers = [{"mark": {"type": "text", "fontSize": int(rng.integers(7, 15 if few else 10))},
+                       "encoding": {"x": enc["x"], "y": enc["y"], "text": {"field": "v", "format": ".0f" if few else ".1f"}}}]
     elif kind == "boxplot":
         cats = cats[: int(rng.integers(2, 9))]
         values = [{"c": c, "v": float(v)} for c in cats for v in rng.normal(rng.uniform(0, 50), rng.uniform(2, 12), 40)]
@@ -221,15 +260,25 @@ def vega_spec(kind: str, rng) -> dict:
     if layers:  # drawn over the main mark, as in charts with labels, means or error bars
         spec["layer"] = [{"mark": spec.pop("mark"), "encoding": spec.pop("encoding")}, *layers]
     if "column" in enc:
-        spec["width"] = int(rng.integers(30, 90))
+        spec["width"] = int(rng.integers(30, 90) if kind == "bar_grouped" else rng.integers(60, 250))
+    if "row" in enc:
+        spec["height"] = int(rng.integers(8, 25) if len({r.get("s") for r in values}) > 7 else rng.integers(25, 100))
+        if spec["height"] < 25:
+            spec.update(spacing=0, config={"view": {"stroke": None}})
     if rng.random() < 0.5:
         spec["title"] = words(rng, int(rng.integers(2, 6)))
-    if rng.random() < 0.2 and kind not in ("pie", "donut", "bar_grouped") and not layers:  # a facet grid of the same chart
+    if rng.random() < 0.2 and kind not in ("pie", "donut", "bar_grouped") and not layers and "encoding" in spec \
+            and not {"row", "column"} & set(spec["encoding"]):  # a facet grid of the same chart
         panels = ["P", "Q", "R", "S", "T", "U"][: int(rng.integers(2, 7))]
         for r in values:
             r["f"] = str(rng.choice(panels))
-        spec["encoding"]["column" if rng.random() < 0.6 else "row"] = {"field": "f"}
-        spec["width"], spec["height"] = int(spec["width"] * 0.5), int(spec["height"] * 0.6)
+            r["g"] = str(rng.choice(panels[:3]))
+        if kind in ("scatter", "bubble") and rng.random() < 0.4:  # rows and columns: a scatter-plot matrix
+            spec["encoding"].update(row={"field": "g"}, column={"field": "f"})
+            spec["width"], spec["height"] = int(rng.integers(50, 150)), int(rng.integers(50, 150))
+        else:
+            spec["encoding"]["column" if rng.random() < 0.6 else "row"] = {"field": "f"}
+            spec["width"], spec["height"] = int(spec["width"] * 0.5), int(spec["height"] * 0.6)
     return spec
 
 
@@ -237,6 +286,13 @@ def _overlay(kind: str, enc: dict, rng) -> list:
     """One more layer over a bar, line or scatter chart: value labels, a mean rule or a fitted line."""
     x, y = enc["x"], enc["y"]
     pick = rng.random()
+    if kind == "bar_horizontal" and pick < 0.35:  # each bar's label written inside it, the axis dropped
+        enc["y"].update(axis=None, sort=None)
+        y = enc["y"]
+        if rng.random() < 0.5:
+            enc.pop("color", None)
+        return [{"mark": {"type": "text", "align": "left", "dx": 3, "fontSize": int(rng.integers(9, 14))},
+                 "encoding": {"y": y, "x": {"datum": 0}, "text": {"field": y["field"]}}}]
     if kind in ("bar", "bar_horizontal") and pick < 0.6:
         a, b = ("x", "y") if kind == "bar" else ("y", "x")
         return [{"mark": {"type": "text", "dy" if kind == "bar" else "dx": -6 if kind == "bar" else 8, "fontSize": 9},
@@ -248,6 +304,23 @@ def _overlay(kind: str, enc: dict, rng) -> list:
     b = "x" if kind == "bar_horizontal" or y.get("type") != "quantitative" else "y"
     return [{"mark": {"type": "rule", "color": str(rng.choice(["firebrick", "black", "gray"])), "size": 2},
              "encoding": {b: {"aggregate": "mean", "field": enc[b]["field"], "type": "quantitative"}}}]
+
+
+def _dumbbell(cats: list, rng) -> dict:
+    """A line from a low to a high value for each category, a dot at each end (a ranged dot plot)."""
+    cats = cats[: int(rng.integers(3, 12))]
+    years = [str(y) for y in sorted(rng.choice(np.arange(1950, 2020), 2, replace=False))]
+    values = []
+    for c in cats:
+        lo = float(rng.uniform(10, 60))
+        values += [{"c": c, "y": years[0], "v": lo}, {"c": c, "y": years[1], "v": lo + float(rng.uniform(2, 30))}]
+    a, b = ("y", "x") if rng.random() < 0.75 else ("x", "y")
+    base = {a: {"field": "c", "type": "nominal"}, b: {"field": "v", "type": "quantitative", "title": words(rng, 2)}}
+    return {"data": {"values": values}, "width": int(rng.integers(150, 500)), "height": int(rng.integers(100, 350)),
+            "layer": [{"mark": {"type": "line", "color": str(rng.choice(["#db646f", "gray", "steelblue", "black"]))},
+                       "encoding": {**base, "detail": {"field": "c"}}},
+                      {"mark": {"type": "point", "filled": True, "size": int(rng.integers(30, 120)), "opacity": 1},
+                       "encoding": {**base, "color": {"field": "y", "type": "ordinal"}}}]}
 
 
 def _cells(rng):
@@ -291,14 +364,14 @@ def _clockwise(ring: list) -> list:
 
 def _vega_map(rng) -> dict:
     cells, box = _cells(rng)
-    feats = [{"type": "Feature", "properties": {"v": float(rng.gamma(2, 10))},
+    feats = [{"type": "Feature", "properties": {f"v{i}": float(rng.gamma(2, 10)) for i in range(6)},
               "geometry": {"type": "Polygon", "coordinates": [_clockwise(ring)]}} for ring in cells]
-    choro = rng.random() < 0.6
-    shape = {"mark": {"type": "geoshape", "stroke": "white" if choro else str(rng.choice(["white", "#888", "black"])),
-                      **({} if choro else {"fill": str(rng.choice(["#ddd", "#eee", "lightgray", "#e0e8d0"]))})},
+    choro = rng.random() < 0.55
+    shape = {"mark": {"type": "geoshape", "stroke": "white" if choro else str(rng.choice(["white", "#888", "black", "black"])),
+                      **({} if choro else {"fill": str(rng.choice(["#ddd", "#eee", "lightgray", "#e0e8d0", "white", "#fafafa"]))})},
              "data": {"values": {"type": "FeatureCollection", "features": feats}, "format": {"type": "json", "property": "features"}}}
     if choro:
-        shape["encoding"] = {"color": {"field": "properties.v", "type": "quantitative", "scale": {"scheme": str(rng.choice(CONT))}}}
+        shape["encoding"] = {"color": {"field": "properties.v0", "type": "quantitative", "scale": {"scheme": str(rng.choice(CONT))}}}
     proj = str(rng.choice(["mercator", "equalEarth", "albers", "equirectangular", "orthographic"]))
     spec = {"width": int(rng.integers(200, 600)), "height": int(rng.integers(150, 400)), "projection": {"type": proj}}
     if proj == "orthographic":  # a globe, turned to face the regions
@@ -315,12 +388,30 @@ def _vega_map(rng) -> dict:
                "encoding": {"longitude": {"field": "lon", "type": "quantitative"}, "latitude": {"field": "lat", "type": "quantitative"},
                             "size": {"field": "z", "type": "quantitative", "legend": None}}}
         spec["layer"] = [*under, shape, pts]
+    elif rng.random() < 0.25:  # routes (roads, lines, tracks) drawn over the regions
+        lines = []
+        for i in range(int(rng.integers(2, 12))):
+            p = np.array([rng.uniform(box[0], box[1]), rng.uniform(box[2], box[3])])
+            step = rng.normal(0, 1, 2) * [(box[1] - box[0]) / 40, (box[3] - box[2]) / 40]
+            for j in range(int(rng.integers(4, 12))):
+                lines.append({"lon": float(p[0]), "lat": float(p[1]), "r": f"r{i}", "o": j})
+                p = p + step + rng.normal(0, 0.3, 2) * step
+        spec["layer"] = [*under, shape, {"data": {"values": lines}, "mark": {"type": "line", "strokeWidth": float(rng.uniform(1, 3))},
+                                         "encoding": {"longitude": {"field": "lon", "type": "quantitative"},
+                                                      "latitude": {"field": "lat", "type": "quantitative"},
+                                                      "order": {"field": "o"}, "color": {"field": "r", "type": "nominal", "legend": None}}}]
     elif under:
         spec["layer"] = [*under, shape]
     else:
         spec.update(shape)
     if rng.random() < 0.4:
         spec["title"] = words(rng, 3)
+    if choro and "layer" not in spec and rng.random() < 0.2:  # small multiples: the same map, one value each
+        n = int(rng.integers(2, 7))
+        w, h = int(rng.integers(60, 180)), int(rng.integers(50, 140))
+        panels = [{**spec, "width": w, "height": h, "title": words(rng, 1),
+                   "encoding": {"color": {**spec["encoding"]["color"], "field": f"properties.v{i}"}}} for i in range(n)]
+        spec = {"concat": panels, "columns": int(rng.integers(1, n + 1))}
     return spec
 
 
@@ -608,7 +699,39 @@ def augment(x, charts, rng_t):
     return x * (0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=rng_t))
 
 
-def train(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, out: Path) -> None:
+def build(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, out: Path, models: int = 2, workers: int = 2) -> str:
+    """Train `models` models on the same pictures, model j from seed + j, `workers` processes at a time
+    (each on one thread: the same bytes however many), and save them as one ensemble file (tagger.py
+    reads it); returns the file's hash."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    args = [(X, y, seed + j, epochs, f"m{j}" if models > 1 else "") for j in range(models)]
+    if workers > 1 and models > 1:
+        with ProcessPoolExecutor(min(workers, models), mp_context=multiprocessing.get_context("spawn")) as pool:
+            members = list(pool.map(train, *zip(*args)))
+    else:
+        members = [train(*a) for a in args]
+    return save_ensemble(members, out)
+
+
+def save_ensemble(members: list[dict], out: Path) -> str:
+    """The members' arrays in one file: the first model's names as they are, model j's prefixed "mj_"."""
+    import hashlib
+
+    arrays = {}
+    for j, member in enumerate(members):
+        arrays.update({(f"m{j}_" if j else "") + k: v for k, v in member.items() if k != "classes"})
+    arrays["classes"] = np.array(CLASSES)
+    save_arrays(out, arrays)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(members)} models); WEIGHTS_HASH = {digest!r} "
+          "(shotdex/embed/tagger.py)", flush=True)
+    return digest
+
+
+def train(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, name: str = "") -> dict:
+    """One model trained from `seed`; its arrays as tagger.py reads them (batch norm folded in)."""
     import torch
     import torch.nn as nn
 
@@ -617,12 +740,12 @@ def train(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, out: Path) -> No
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _train(torch, nn, X, y, seed, epochs, out)
+        return _train(torch, nn, X, y, seed, epochs, name)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(torch, nn, X, y, seed, epochs, out) -> None:
+def _train(torch, nn, X, y, seed, epochs, name) -> dict:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     feats, head = build_model(len(CLASSES))
@@ -653,13 +776,13 @@ def _train(torch, nn, X, y, seed, epochs, out) -> None:
             sched.step()
             total += float(loss.detach()) * len(idx)
             right += int((logits.argmax(1) == target[idx]).sum())
-        print(f"[train] epoch {ep + 1}/{epochs}: loss {total / len(y):.3f}, train acc {right / len(y):.3f}, "
+        print(f"[train{' ' + name if name else ''}] epoch {ep + 1}/{epochs}: loss {total / len(y):.3f}, train acc {right / len(y):.3f}, "
               f"{time.time() - t0:.0f} s", flush=True)
-    export(feats, head, out)
+    return export(feats, head)
 
 
-def export(feats, head, out: Path) -> None:
-    """Fold each batch norm into its convolution; save plain arrays (what tagger.py reads)."""
+def export(feats, head) -> dict:
+    """Fold each batch norm into its convolution: plain arrays (what tagger.py reads)."""
     import torch.nn as nn
 
     arrays, i = {}, 0
@@ -674,11 +797,7 @@ def export(feats, head, out: Path) -> None:
     arrays["fc_w"] = lin.weight.detach().numpy().astype(np.float32)
     arrays["fc_b"] = lin.bias.detach().numpy().astype(np.float32)
     arrays["classes"] = np.array(CLASSES)
-    save_arrays(out, arrays)
-    import hashlib
-
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB); WEIGHTS_HASH = {digest!r} (shotdex/embed/tagger.py)")
+    return arrays
 
 
 def save_arrays(out: Path, arrays: dict) -> None:
@@ -701,7 +820,9 @@ def main() -> None:
     ap.add_argument("--per-mpl", type=int, default=150)
     ap.add_argument("--per-page", type=int, default=200)
     ap.add_argument("--per-photo", type=int, default=400)
-    ap.add_argument("--workers", type=int, default=2, help="processes drawing the pictures (the same pictures for any number)")
+    ap.add_argument("--models", type=int, default=2, help="models in the ensemble (model j trained from seed + j)")
+    ap.add_argument("--workers", type=int, default=2, help="processes drawing the pictures and training the models "
+                    "(the same bytes for any number)")
     ap.add_argument("--cache", type=Path, help="keep the drawn pictures here (drawn again if absent)")
     ap.add_argument("--out", type=Path, default=weights_path())
     args = ap.parse_args()
@@ -717,7 +838,7 @@ def main() -> None:
         if args.cache:
             np.savez(args.cache, X=X, y=y)
     print(f"[data] {len(y)} pictures of {SIZE} px", flush=True)
-    train(X, y, args.seed, args.epochs, args.out)
+    build(X, y, args.seed, args.epochs, args.out, args.models, args.workers)
 
 
 if __name__ == "__main__":

@@ -91,22 +91,37 @@ def test_training_pictures_and_weights_rebuild_the_same(tmp_path, monkeypatch):
     X1, y1 = tt.make_data(5, 1, 1, 1, 2)
     X2, y2 = tt.make_data(5, 1, 1, 1, 2, workers=2)  # classes drawn in two processes: the same pictures
     assert X1.shape[0] >= 2 * 15 + 3 + 2 and np.array_equal(X1, X2) and np.array_equal(y1, y2)
-    tt.train(X1, y1, 5, 1, tmp_path / "a.npz")
-    tt.train(X1, y1, 5, 1, tmp_path / "b.npz")
-    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
-    assert Tagger(tmp_path / "a.npz").classes == Tagger().classes
+    h1 = tt.build(X1, y1, 5, 1, tmp_path / "a.npz", models=2, workers=2)  # the two models in two processes
+    h2 = tt.build(X1, y1, 5, 1, tmp_path / "b.npz", models=2, workers=1)  # one after the other, here
+    assert h1 == h2 and (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    t = Tagger(tmp_path / "a.npz")
+    assert t.classes == Tagger().classes and len(t.models) == 2
+    assert not np.array_equal(t.models[0][1], t.models[1][1])  # model j from seed + j: other weights
 
 
-def test_a_chart_and_its_mirror_image_get_the_same_probabilities():
-    """The class probabilities are the mean over the tile and its mirror image; the visual descriptor
-    is the tile's own (a picture and its mirror image are different pictures)."""
+def _member(path: Path, j: int, out: Path) -> Tagger:
+    """Model j of an ensemble file, alone in a file of its own."""
+    prefix = f"m{j}_" if j else ""
+    data = dict(np.load(path))
+    own = {k.removeprefix(prefix): v for k, v in data.items()
+           if k != "classes" and (k.startswith(prefix) if j else not k.startswith("m"))}
+    np.savez(out, **own, classes=data["classes"])
+    return Tagger(out)
+
+
+def test_the_shipped_ensemble_averages_its_models(tmp_path):
+    """The probabilities are the mean of the shipped models' (each a whole tagger on its own); the visual
+    descriptor is the first model's."""
     from shotdex.embed.tagger import prepare
 
     t = Tagger()
+    assert len(t.models) >= 2
+    members = [_member(weights_path(), j, tmp_path / f"m{j}.npz") for j in range(len(t.models))]
     x = prepare(_png(SPECS["line"], 1.0))
-    (p, v), (pm, vm) = t.forward(x), t.forward(np.ascontiguousarray(x[:, ::-1]))
-    assert np.allclose(p, pm, atol=1e-6) and abs(float(p.sum()) - 1) < 1e-5
-    assert not np.allclose(v, vm, atol=1e-3)
+    p, v = t.forward(x)
+    runs = [m.forward(x) for m in members]
+    assert np.allclose(p, np.mean([q for q, _ in runs], axis=0), atol=1e-6) and abs(float(p.sum()) - 1) < 1e-5
+    assert np.allclose(v, runs[0][1], atol=1e-6) and not np.allclose(runs[0][0], runs[1][0], atol=1e-4)
 
 
 def test_margins_around_a_chart_do_not_change_what_the_tagger_sees():
@@ -263,7 +278,8 @@ def test_reembed_after_another_tagger_keeps_the_reading(index, tmp_path, monkeyp
     shutil.copytree(index.store.folder, db)
     before = {r["id"]: r for r in shotdex.open(db).store.tiles.to_arrow().to_pylist()}
     data = dict(np.load(weights_path()))
-    data["fc_b"] = data["fc_b"] + np.where(np.array(data["classes"]) == "line", 10.0, 0.0).astype(np.float32)
+    for key in [k for k in data if k.endswith("fc_b")]:  # every model of the ensemble says "line"
+        data[key] = data[key] + np.where(np.array(data["classes"]) == "line", 10.0, 0.0).astype(np.float32)
     other = tmp_path / "other.npz"
     with open(other, "wb") as f:
         np.savez_compressed(f, **data)

@@ -1,10 +1,12 @@
 """The figure tagger: a small CNN, run in numpy, that names what a tile shows (bar chart, map, table...).
 
-Its weights (weights/tagger.npz, < 1 MB) are rebuilt from nothing by scripts/train_tagger.py on charts,
+Its weights (weights/tagger.npz, < 2 MB) are rebuilt from nothing by scripts/train_tagger.py on charts,
 tables and pages that shotdex's own renderers draw; this module never imports that script or torch.
-A tile goes in as a 3 x SIZE x SIZE picture (caption band and plain margins cut off, padded square with
-white, ink = 1), and out come class probabilities plus a visual descriptor (the last conv layer pooled
-2 x 2) that image queries compare ("more like this").
+The file holds a small ensemble: models of one architecture trained on the same pictures from different
+seeds (the first model's arrays unprefixed, the others' prefixed "m1_", "m2_"...). A tile goes in as a
+3 x SIZE x SIZE picture (caption band and plain margins cut off, padded square with white, ink = 1), and
+out come class probabilities (the mean of the models') plus a visual descriptor (the first model's last
+conv layer pooled 2 x 2) that image queries compare ("more like this").
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ CONFIDENT = 0.6  # a class (or its group) at least this sure becomes words
 VISUAL_DIM = 4 * 128
 # sha256 (first 16 hex digits) of the shipped weights: the fingerprint part an index records
 # (scripts/train_tagger.py prints it for a rebuilt file)
-WEIGHTS_HASH = "f94bb0fb106c195f"
+WEIGHTS_HASH = "c97094b43099a295"
 
 
 def weights_path() -> Path:
@@ -130,36 +132,35 @@ class Tagger:
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path is not None else weights_path()
         data = np.load(self.path)
-        self.convs = []
-        i = 0
-        while f"c{i}_w" in data:
-            w = data[f"c{i}_w"].astype(np.float32)  # (O, C, 3, 3), batch norm folded in
-            self.convs.append((np.ascontiguousarray(w.reshape(w.shape[0], -1).T), data[f"c{i}_b"].astype(np.float32)))
-            i += 1
-        self.fc_w = data["fc_w"].astype(np.float32).T
-        self.fc_b = data["fc_b"].astype(np.float32)
+        self.models = []
+        while (prefix := f"m{len(self.models)}_" if self.models else "") + "fc_w" in data:
+            convs, i = [], 0
+            while f"{prefix}c{i}_w" in data:
+                w = data[f"{prefix}c{i}_w"].astype(np.float32)  # (O, C, 3, 3), batch norm folded in
+                convs.append((np.ascontiguousarray(w.reshape(w.shape[0], -1).T), data[f"{prefix}c{i}_b"].astype(np.float32)))
+                i += 1
+            self.models.append((convs, data[f"{prefix}fc_w"].astype(np.float32).T, data[f"{prefix}fc_b"].astype(np.float32)))
         self.classes = tuple(str(c) for c in data["classes"])
         self.hash = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
-    def _features(self, x: np.ndarray) -> np.ndarray:
-        for i, (w, b) in enumerate(self.convs):
+    @staticmethod
+    def _run(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One model's (probabilities, last conv layer) for a prepared tile."""
+        convs, fc_w, fc_b = model
+        for i, (w, b) in enumerate(convs):
             x = _conv(x, w, b)
-            if i < len(self.convs) - 1:
+            if i < len(convs) - 1:
                 x = _pool(x)
-        return x
-
-    def _probs(self, x: np.ndarray) -> np.ndarray:
-        logits = x.mean(axis=(0, 1)) @ self.fc_w + self.fc_b
+        logits = x.mean(axis=(0, 1)) @ fc_w + fc_b
         e = np.exp(logits - logits.max())
-        return e / e.sum()
+        return e / e.sum(), x
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities, visual descriptor) of one prepared tile. The probabilities are the mean of the
-        tile's and its mirror image's (the model was trained on mirrored charts too); the descriptor is
-        the tile's own."""
-        mirror = self._features(np.ascontiguousarray(x[:, ::-1]))
-        x = self._features(x)
-        probs = (self._probs(x) + self._probs(mirror)) / 2
+        """(probabilities, visual descriptor) of one prepared tile: the mean of the models' probabilities,
+        and the first model's last conv layer pooled 2 x 2."""
+        runs = [self._run(m, x) for m in self.models]
+        probs = sum(p for p, _ in runs) / len(runs)
+        x = runs[0][1]
         h, w, c = x.shape
         quad = x[: h // 2 * 2, : w // 2 * 2].reshape(2, h // 2, 2, w // 2, c).mean(axis=(1, 3)).reshape(-1)
         quad = quad / (np.linalg.norm(quad) or 1.0)
