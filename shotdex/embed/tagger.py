@@ -1,4 +1,4 @@
-"""The figure tagger: a small CNN, run in numpy, that names what a tile shows (bar chart, map, table...).
+"""The figure tagger: small CNNs, run in numpy, that name what a tile shows (bar chart, map, table...).
 
 Its weights (weights/tagger.npz, < 2 MB) are rebuilt from nothing by scripts/train_tagger.py on charts,
 tables and pages that shotdex's own renderers draw; this module never imports that script or torch.
