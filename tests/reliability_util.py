@@ -34,7 +34,15 @@ def run_cli(*args, env=None, timeout=600, prefix=()) -> subprocess.CompletedProc
 def start_cli(*args, env=None, **kw) -> subprocess.Popen:
     """`shotdex ...` in its own session (so its Chromium can be found and cleaned up as a group)."""
     return subprocess.Popen([*SHOTDEX, *map(str, args)], env=cli_env(env), cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_as_in_a_terminal, **kw)
+
+
+def _as_in_a_terminal() -> None:
+    """Ctrl-C as a terminal's foreground process gets it: a child inherits an ignored SIGINT (something
+    earlier in this pytest process may ignore it), and Python then never raises KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def kill_group(pid: int) -> None:
