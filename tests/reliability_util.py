@@ -38,11 +38,13 @@ def start_cli(*args, env=None, **kw) -> subprocess.Popen:
 
 
 def _as_in_a_terminal() -> None:
-    """Ctrl-C as a terminal's foreground process gets it: a child inherits an ignored SIGINT (something
-    earlier in this pytest process may ignore it), and Python then never raises KeyboardInterrupt."""
+    """Ctrl-C as a terminal's foreground process gets it: a child inherits an ignored or blocked SIGINT
+    (something earlier in this pytest process may ignore it), and Python then never raises
+    KeyboardInterrupt."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def kill_group(pid: int) -> None:
