@@ -344,7 +344,7 @@ def test_ctrl_c_stops_fast_keeps_what_was_written_and_says_how_to_resume(tmp_pat
         if (db / "shotdex.json").exists() and (seen := len(source_rows(db))) >= 8:
             break
         time.sleep(0.2)
-    # interrupt at once: reading the rows again first left a busy machine time to finish the run
+    # interrupt at once, with the rows just seen as what must be kept
     assert proc.poll() is None, "the run finished before it could be interrupted"
     t0 = time.perf_counter()
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
