@@ -75,7 +75,7 @@ def tagger_part() -> dict:
     from shotdex.embed.tagger import Tagger, prepare
 
     tagger = Tagger()
-    rows, left_out = [], []
+    rows, left_out, members = [], [], []
     for png in sorted((VEGA / "images").glob("*.png")):
         spec_path = VEGA / "specs" / (png.stem + ".vl.json")
         truth = label(json.loads(spec_path.read_text())) if spec_path.exists() else None
@@ -83,13 +83,17 @@ def tagger_part() -> dict:
             left_out.append(png.stem)
             continue
         with Image.open(png) as im:
-            probs, _ = tagger.forward(prepare(im.convert("RGB")))
-        rows.append((png.stem, truth, _group_of(tagger, probs)))
+            x = prepare(im.convert("RGB"))
+        rows.append((png.stem, truth, _group_of(tagger, tagger.forward(x)[0])))
+        members.append([_group_of(tagger, p) == truth for p, _ in tagger.runs(x)])
     right = sum(t == p for _, t, p in rows)
     per = {g: (sum(1 for _, t, p in rows if t == g and p == g), sum(1 for _, t, _ in rows if t == g)) for g in CHART_GROUPS}
     preds = sorted({p for _, _, p in rows} | set(CHART_GROUPS), key=lambda g: (g not in CHART_GROUPS, g))
     confusion = {t: {p: sum(1 for _, a, b in rows if a == t and b == p) for p in preds} for t in CHART_GROUPS}
+    halves = {h: [i for i, (s, _, _) in enumerate(rows) if split_of(s) == h] for h in ("tune", "held-out")}
     return {"n": len(rows), "accuracy": right / max(1, len(rows)), "per_class": per, "confusion": confusion,
+            "halves": {h: (sum(rows[i][1] == rows[i][2] for i in ix), len(ix)) for h, ix in halves.items()},
+            "members": [{h: sum(members[i][j] for i in ix) for h, ix in halves.items()} for j in range(len(tagger.models))],
             "preds": preds, "left_out": left_out, "wrong": [(s, t, p) for s, t, p in rows if t != p],
             "weights": tagger.hash, "synthetic": synthetic_accuracy(tagger)}
 
@@ -238,6 +242,12 @@ def markdown(res: dict) -> str:
     if t:
         out += [f"### Tagger on the vega-gallery PNGs (never trained on; weights {t['weights']})", "",
                 f"`{t['argv']}`", "", f"Accuracy **{t['accuracy']:.3f}** over {t['n']} charts ({len(t['left_out'])} left out: no single type).", "",
+                *([f"By half (split by a hash of the chart's name, as for the image queries below; changes to the "
+                   "training generator are chosen from the tune half's errors only): " + ", ".join(
+                       f"{h} {r}/{n} = {r / max(1, n):.3f}" for h, (r, n) in t["halves"].items()) + ". Each model of "
+                   "the ensemble alone (how much a retrained model moves by its seed alone): " + "; ".join(
+                       f"model {j}: " + ", ".join(f"{h} {r}" for h, r in m.items()) for j, m in enumerate(t["members"]))
+                   + ".", ""] if "halves" in t else []),
                 *([f"On {t['synthetic']['n']} fresh pictures from its own training generator (scripts/train_tagger.py, "
                    f"seed {t['synthetic']['seed']}, never trained on): {t['synthetic']['accuracy']:.3f}; the gap is "
                    "how far the real charts are from what it learned on.", ""] if "synthetic" in t else []),

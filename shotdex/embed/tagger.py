@@ -155,10 +155,14 @@ class Tagger:
         e = np.exp(logits - logits.max())
         return e / e.sum(), x
 
+    def runs(self, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each model's (probabilities, last conv layer) of one prepared tile, alone."""
+        return [self._run(m, x) for m in self.models]
+
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, visual descriptor) of one prepared tile: the mean of the models' probabilities,
         and the first model's last conv layer pooled 2 x 2."""
-        runs = [self._run(m, x) for m in self.models]
+        runs = self.runs(x)
         probs = sum(p for p, _ in runs) / len(runs)
         x = runs[0][1]
         h, w, c = x.shape
