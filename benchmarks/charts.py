@@ -2,6 +2,7 @@
 spec search, and what the tagger costs on the index path.
 
     nice -n 5 .venv/bin/python benchmarks/charts.py [--parts tagger retrieval image cost] [--scratch DIR]
+    nice -n 5 .venv/bin/python benchmarks/charts.py --parts tagger --weights CANDIDATE.npz   # printed only
 
 - tagger: every vega-gallery PNG (images/*.png), labelled from its own spec by `label()` below (the
   mapping is printed in the results), scored on the coarse figure types; per class and a confusion matrix.
@@ -69,12 +70,12 @@ def label(spec: dict, outer: dict | None = None) -> str | None:
     return kind
 
 
-def tagger_part() -> dict:
+def tagger_part(weights: Path | None = None) -> dict:
     from PIL import Image
 
     from shotdex.embed.tagger import Tagger, prepare
 
-    tagger = Tagger()
+    tagger = Tagger(weights)
     rows, left_out, members = [], [], []
     for png in sorted((VEGA / "images").glob("*.png")):
         spec_path = VEGA / "specs" / (png.stem + ".vl.json")
@@ -342,6 +343,8 @@ def main() -> None:
                     choices=["tagger", "retrieval", "image", "cost"])
     ap.add_argument("--sets", nargs="+", default=["vega-gallery", "sklearn-gallery"])
     ap.add_argument("--scratch", type=Path, default=SCRATCH)
+    ap.add_argument("--weights", type=Path, help="tagger: score these candidate weights (a scripts/train_tagger.py "
+                    "--out file) instead of the shipped ones; printed only, the results on record stay the shipped ones")
     ap.add_argument("--no-file-names", action="store_true",
                     help="retrieval: the ablation without file-name titles (SHOTDEX_CAPTION_NAMES=0), in rows of its own")
     args = ap.parse_args()
@@ -349,6 +352,12 @@ def main() -> None:
     raw = ROOT / "benchmarks" / "results" / "charts.json"
     res = json.loads(raw.read_text()) if raw.exists() else {}
     argv = ("nice -n 5 .venv/bin/python benchmarks/charts.py " + " ".join(sys.argv[1:])).strip()
+    if args.weights:
+        if args.parts != ["tagger"]:
+            ap.error("--weights scores a candidate tagger: use it with --parts tagger alone")
+        t = tagger_part(args.weights)
+        print(markdown({"tagger": {**t, "argv": argv}}))
+        return
     if "tagger" in args.parts:
         res["tagger"] = tagger_part()
         print(f"[charts] tagger accuracy {res['tagger']['accuracy']:.3f} over {res['tagger']['n']}", flush=True)
