@@ -122,6 +122,7 @@ def test_the_shipped_ensemble_averages_its_models(tmp_path):
     runs = [m.forward(x) for m in members]
     assert np.allclose(p, np.mean([q for q, _ in runs], axis=0), atol=1e-6) and abs(float(p.sum()) - 1) < 1e-5
     assert np.allclose(v, runs[0][1], atol=1e-6) and not np.allclose(runs[0][0], runs[1][0], atol=1e-4)
+    assert all(np.allclose(q, alone[0], atol=1e-6) for (q, _), alone in zip(t.runs(x), runs))  # each model, alone
 
 
 def test_margins_around_a_chart_do_not_change_what_the_tagger_sees():
