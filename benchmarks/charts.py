@@ -349,15 +349,14 @@ def main() -> None:
                     help="retrieval: the ablation without file-name titles (SHOTDEX_CAPTION_NAMES=0), in rows of its own")
     args = ap.parse_args()
     SCRATCH = args.scratch
-    raw = ROOT / "benchmarks" / "results" / "charts.json"
-    res = json.loads(raw.read_text()) if raw.exists() else {}
     argv = ("nice -n 5 .venv/bin/python benchmarks/charts.py " + " ".join(sys.argv[1:])).strip()
     if args.weights:
         if args.parts != ["tagger"]:
             ap.error("--weights scores a candidate tagger: use it with --parts tagger alone")
-        t = tagger_part(args.weights)
-        print(markdown({"tagger": {**t, "argv": argv}}))
+        print(markdown({"tagger": {**tagger_part(args.weights), "argv": argv}}))
         return
+    raw = ROOT / "benchmarks" / "results" / "charts.json"
+    res = json.loads(raw.read_text()) if raw.exists() else {}
     if "tagger" in args.parts:
         res["tagger"] = tagger_part()
         print(f"[charts] tagger accuracy {res['tagger']['accuracy']:.3f} over {res['tagger']['n']}", flush=True)
