@@ -125,6 +125,29 @@ def test_the_shipped_ensemble_averages_its_models(tmp_path):
     assert all(np.allclose(q, alone[0], atol=1e-6) for (q, _), alone in zip(t.runs(x), runs))  # each model, alone
 
 
+def test_numpy_inference_is_the_network_torch_trained():
+    """The shipped arrays run through torch's own layers (3x3 convolutions, ReLU, 2x2 max pooling, mean, linear)
+    give what tagger.py's numpy code gives: the window matrix and the pooling are the trained network's."""
+    import torch
+    from shotdex.embed.tagger import prepare
+
+    t = Tagger()
+    x = prepare(_png(SPECS["bars"], 1.0))
+    data = np.load(weights_path())
+    for j, (probs, last) in enumerate(t.runs(x)):
+        prefix = f"m{j}_" if j else ""
+        y = torch.from_numpy(x).permute(2, 0, 1)[None]
+        n = sum(1 for k in data if k.startswith(prefix + "c") and k.endswith("_w") and k[len(prefix) + 1:-2].isdigit())
+        for i in range(n):
+            y = torch.relu(torch.nn.functional.conv2d(y, torch.from_numpy(data[f"{prefix}c{i}_w"]),
+                                                      torch.from_numpy(data[f"{prefix}c{i}_b"]), padding=1))
+            if i < n - 1:
+                y = torch.nn.functional.max_pool2d(y, 2)
+        assert np.allclose(last, y[0].permute(1, 2, 0).numpy(), atol=1e-4)
+        logits = y.mean(dim=(2, 3)) @ torch.from_numpy(data[f"{prefix}fc_w"]).T + torch.from_numpy(data[f"{prefix}fc_b"])
+        assert np.allclose(probs, torch.softmax(logits, 1)[0].numpy(), atol=1e-5)
+
+
 def test_margins_around_a_chart_do_not_change_what_the_tagger_sees():
     from PIL import Image
 
