@@ -137,7 +137,7 @@ def test_numpy_inference_is_the_network_torch_trained():
     for j, (probs, last) in enumerate(t.runs(x)):
         prefix = f"m{j}_" if j else ""
         y = torch.from_numpy(x).permute(2, 0, 1)[None]
-        n = sum(1 for k in data if k.startswith(prefix + "c") and k.endswith("_w") and k[len(prefix) + 1:-2].isdigit())
+        n = next(i for i in range(99) if f"{prefix}c{i}_w" not in data)  # conv layers in the file
         for i in range(n):
             y = torch.relu(torch.nn.functional.conv2d(y, torch.from_numpy(data[f"{prefix}c{i}_w"]),
                                                       torch.from_numpy(data[f"{prefix}c{i}_b"]), padding=1))
