@@ -639,24 +639,32 @@ def class_data(seed: int, ci: int, per_vega: int, per_mpl: int, per_page: int, p
     return [(x * 255).round().astype(np.uint8) for x in xs]
 
 
-def make_data(seed: int, per_vega: int, per_mpl: int, per_page: int, per_photo: int, workers: int = 1):
-    """All classes' pictures (uint8, SIZE x SIZE x 3) and labels; `workers` processes draw them."""
+def pool(workers: int):
+    """`workers` fresh processes (spawned: no torch threads inherited) that die with this one, so a
+    stopped rebuild does not leave them training on every core."""
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
 
+    from shotdex.index.procs import die_with_parent
+
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
+
+
+def make_data(seed: int, per_vega: int, per_mpl: int, per_page: int, per_photo: int, workers: int = 1):
+    """All classes' pictures (uint8, SIZE x SIZE x 3) and labels; `workers` processes draw them."""
     t0 = time.time()
     args = [(seed, ci, per_vega, per_mpl, per_page, per_photo) for ci in range(len(CLASSES))]
     xs, ys = [], []
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
+    pool_ = pool(workers) if workers > 1 else None
     try:
-        done = pool.map(class_data, *zip(*args)) if pool else (class_data(*a) for a in args)
+        done = pool_.map(class_data, *zip(*args)) if pool_ else (class_data(*a) for a in args)
         for ci, pics in enumerate(done):
             xs += pics
             ys += [ci] * len(pics)
             print(f"[data] {CLASSES[ci]}: {len(pics)} pictures, {time.time() - t0:.0f} s", flush=True)
     finally:
-        if pool:
-            pool.shutdown()
+        if pool_:
+            pool_.shutdown()
     return np.stack(xs), np.array(ys, dtype=np.int64)
 
 
@@ -703,13 +711,10 @@ def build(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, out: Path, model
     """Train `models` models on the same pictures, model j from seed + j, `workers` processes at a time
     (each on one thread: the same bytes however many), and save them as one ensemble file (tagger.py
     reads it); returns the file's hash."""
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing
-
     args = [(X, y, seed + j, epochs, f"m{j}" if models > 1 else "") for j in range(models)]
     if workers > 1 and models > 1:
-        with ProcessPoolExecutor(min(workers, models), mp_context=multiprocessing.get_context("spawn")) as pool:
-            members = list(pool.map(train, *zip(*args)))
+        with pool(min(workers, models)) as p:
+            members = list(p.map(train, *zip(*args)))
     else:
         members = [train(*a) for a in args]
     return save_ensemble(members, out)

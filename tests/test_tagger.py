@@ -330,3 +330,32 @@ def test_reembed_after_another_tagger_keeps_the_reading(index, tmp_path, monkeyp
     line = [r for r in after.values() if r["tag"] == "line"]
     assert line and all(r["text"].endswith("line chart") for r in line)
     idx.close()
+
+
+def test_a_stopped_rebuild_takes_its_worker_processes_with_it(tmp_path):
+    """The processes that draw pictures and train models die with the rebuild that started them, even busy
+    (an idle one would end anyway when its queue closes): killing a rebuild frees the cores."""
+    import signal
+    import time
+
+    code = ("import os,sys,time;sys.path.insert(0,sys.argv[1]);import train_tagger as tt;p=tt.pool(1);"
+            "print(p.submit(os.getpid).result(),flush=True);p.submit(time.sleep,120);time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(ROOT / "scripts")], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        worker = int(parent.stdout.readline())
+        os.kill(worker, 0)  # alive, and busy sleeping
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            pytest.fail("the worker outlived the rebuild that started it")
+    finally:
+        parent.kill()
+        parent.stdout.close()

@@ -32,7 +32,7 @@ from multiprocessing.connection import Connection
 
 from ..errors import EmbedderError
 
-__all__ = ["ChainProcess", "start_chain_processes"]
+__all__ = ["ChainProcess", "die_with_parent", "start_chain_processes"]
 
 READY_TIMEOUT_S = 120.0  # a child imports numpy and loads the models: ~1 s here, far more on a cold disk
 
@@ -144,7 +144,8 @@ def start_chain_processes(embedder, settings, n: int) -> list[ChainProcess]:
     return chains
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Call in a child process: the kernel kills it when the thread that started it ends (Linux)."""
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -227,7 +228,7 @@ def _start_others(fds: list[int]) -> list:
             try:
                 for other in [fds[0], *fds[i + 1:]]:  # the others' sockets (those before it are closed)
                     os.close(other)
-                _die_with_parent()
+                die_with_parent()
                 _serve(Connection(fd))
                 code = 0
             finally:
@@ -239,7 +240,7 @@ def _start_others(fds: list[int]) -> list:
 
 
 if __name__ == "__main__":
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fds = [int(a) for a in sys.argv[1:]]
     first = Connection(fds[0])
