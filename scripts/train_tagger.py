@@ -639,7 +639,7 @@ def class_data(seed: int, ci: int, per_vega: int, per_mpl: int, per_page: int, p
     return [(x * 255).round().astype(np.uint8) for x in xs]
 
 
-def pool(workers: int):
+def worker_pool(workers: int):
     """`workers` fresh processes (spawned: no torch threads inherited) that die with this one, so a
     stopped rebuild does not leave them training on every core."""
     from concurrent.futures import ProcessPoolExecutor
@@ -655,16 +655,16 @@ def make_data(seed: int, per_vega: int, per_mpl: int, per_page: int, per_photo: 
     t0 = time.time()
     args = [(seed, ci, per_vega, per_mpl, per_page, per_photo) for ci in range(len(CLASSES))]
     xs, ys = [], []
-    pool_ = pool(workers) if workers > 1 else None
+    pool = worker_pool(workers) if workers > 1 else None
     try:
-        done = pool_.map(class_data, *zip(*args)) if pool_ else (class_data(*a) for a in args)
+        done = pool.map(class_data, *zip(*args)) if pool else (class_data(*a) for a in args)
         for ci, pics in enumerate(done):
             xs += pics
             ys += [ci] * len(pics)
             print(f"[data] {CLASSES[ci]}: {len(pics)} pictures, {time.time() - t0:.0f} s", flush=True)
     finally:
-        if pool_:
-            pool_.shutdown()
+        if pool:
+            pool.shutdown()
     return np.stack(xs), np.array(ys, dtype=np.int64)
 
 
@@ -713,8 +713,8 @@ def build(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, out: Path, model
     reads it); returns the file's hash."""
     args = [(X, y, seed + j, epochs, f"m{j}" if models > 1 else "") for j in range(models)]
     if workers > 1 and models > 1:
-        with pool(min(workers, models)) as p:
-            members = list(p.map(train, *zip(*args)))
+        with worker_pool(min(workers, models)) as pool:
+            members = list(pool.map(train, *zip(*args)))
     else:
         members = [train(*a) for a in args]
     return save_ensemble(members, out)

@@ -338,7 +338,7 @@ def test_a_stopped_rebuild_takes_its_worker_processes_with_it(tmp_path):
     import signal
     import time
 
-    code = ("import os,sys,time;sys.path.insert(0,sys.argv[1]);import train_tagger as tt;p=tt.pool(1);"
+    code = ("import os,sys,time;sys.path.insert(0,sys.argv[1]);import train_tagger as tt;p=tt.worker_pool(1);"
             "print(p.submit(os.getpid).result(),flush=True);p.submit(time.sleep,120);time.sleep(120)")
     parent = subprocess.Popen([sys.executable, "-c", code, str(ROOT / "scripts")], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
