@@ -315,3 +315,27 @@ def test_a_url_that_refuses_the_connection_says_so(tmp_path):
         port = s.getsockname()[1]
     p = run_cli("index", f"http://127.0.0.1:{port}/page.html", "--db", tmp_path / "db", env=TOY)
     assert p.returncode == 1 and "connection refused" in p.stderr and "ERR_ABORTED" not in p.stderr, p.stderr
+
+
+def test_a_killed_runs_chromium_folder_is_removed_by_the_next_run(tmp_path):
+    """A run killed with -9 cannot remove its throw-away Chromium folder; the next browser removes the
+    folders of processes that are gone, and leaves a live process's folder alone."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="sx-"))  # short: Chromium's sockets under TMPDIR have a path limit
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp / f"shotdex-chromium-{gone.pid}-abc" / "cache").mkdir(parents=True)
+        (tmp / f"shotdex-chromium-{live.pid}-def" / "cache").mkdir(parents=True)
+        (tmp_path / "note.md").write_text("# Note\n\nthe kestrel hovered\n")
+        p = run_cli("render", tmp_path / "note.md", "--out", tmp_path / "out", env={"TMPDIR": str(tmp)})
+        assert p.returncode == 0, p.stderr
+        assert sorted(x.name for x in tmp.iterdir()) == [f"shotdex-chromium-{live.pid}-def"]
+    finally:
+        live.kill()
+        live.wait()
+        shutil.rmtree(tmp, ignore_errors=True)

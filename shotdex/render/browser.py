@@ -88,6 +88,28 @@ def _playwright_chromiums() -> list[str]:
     return sorted(hits, key=build, reverse=True)
 
 
+HOME_PREFIX = "shotdex-chromium-"
+
+
+def _sweep_homes() -> None:
+    """Remove the throw-away Chromium folders of shotdex processes that are gone (killed with -9, so
+    they could not remove their own): a folder is named after the pid that made it."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), HOME_PREFIX + "*-*")):
+        pid = os.path.basename(path)[len(HOME_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
 def find_chromium(explicit: str | None = None) -> str:
     """Path of the Chromium to use: the explicit argument, $SHOTDEX_CHROMIUM, a browser installed by
     'playwright install', /usr/lib/chromium/chromium, then 'chromium' on PATH.
@@ -190,7 +212,9 @@ class Browser:
         sandbox = use_sandbox(s)
         # Chromium's own folders (crash reports, caches: ~/.config/chromium, ~/.cache) go to a throw-away
         # folder of this browser's, never into the user's home.
-        self._home = self._home or tempfile.mkdtemp(prefix="shotdex-chromium-")
+        if self._home is None:
+            _sweep_homes()
+            self._home = tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{os.getpid()}-")
         env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self._home, "config"),
                    XDG_CACHE_HOME=os.path.join(self._home, "cache"))
         self._browser = self._pw.chromium.launch(
