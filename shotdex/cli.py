@@ -343,19 +343,26 @@ def remove(
     as_json: bool = JsonOpt,
     quiet: bool = QuietOpt,
 ) -> None:
-    """Drop sources (and everything indexed under a folder) from the index."""
+    """Drop sources (and everything indexed under a folder) from the index; exit 1 when a SRC named
+    nothing in it (each named on stderr, the rest removed)."""
     from .index import open_index
+    from .index.api import unmatched
 
     gone = open_index(settings=_settings(db=db)).remove(sources, dry_run=dry_run)
+    missing = unmatched(sources, gone)
     if as_json:
         typer.echo(json.dumps({"removed": [] if dry_run else gone, "would_remove": gone if dry_run else [],
-                               "dry_run": dry_run}, ensure_ascii=False))
-        return
-    if dry_run:
-        for src in gone:
-            typer.echo(src)
-    if not quiet:
-        typer.echo(f"{'would remove' if dry_run else 'removed'} {plural(len(gone), 'source')}", err=dry_run)
+                               "dry_run": dry_run, "not_in_index": missing}, ensure_ascii=False))
+    else:
+        if dry_run:
+            for src in gone:
+                typer.echo(src)
+        if not quiet:
+            typer.echo(f"{'would remove' if dry_run else 'removed'} {plural(len(gone), 'source')}", err=dry_run)
+    for src in missing:
+        err(f"not in the index: {src}")
+    if missing:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -101,6 +101,25 @@ def test_out_of_range_options_name_the_range(args, field, tmp_path, folder):
     assert not (tmp_path / "db").exists() and not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_names_the_range(port, db):
+    msg = one_line(run("serve", "--db", db, "--port", port, env=TOY), 2)
+    assert "port" in msg and "from 0 to 65535" in msg and port in msg
+
+
+def test_removing_what_is_not_in_the_index_says_so_and_removes_the_rest(tmp_path, folder):
+    db = tmp_path / "db"
+    shutil.copytree(folder, tmp_path / "c")
+    run("index", tmp_path / "c", "--db", db, env=TOY, check=0)
+    p = run("remove", tmp_path / "nothing.md", tmp_path / "c" / "telescope.md", "--db", db, "--json", check=1)
+    assert p.stderr == f"shotdex: not in the index: {tmp_path / 'nothing.md'}\n", p.stderr
+    out = json.loads(p.stdout)
+    assert out["removed"] == [str(tmp_path / "c" / "telescope.md")] and out["not_in_index"] == [str(tmp_path / "nothing.md")]
+    p = run("remove", tmp_path / "c" / "telescope.md", "--db", db, check=1)  # gone already
+    assert "removed 0 sources" in p.stdout and "not in the index" in p.stderr
+    assert run("remove", tmp_path / "c", "--db", db, check=0).stdout.startswith("removed 3 sources")
+
+
 def test_library_raises_typed_errors_naming_parameters(tmp_path, db):
     import shotdex
     from shotdex import BadIndex, QueryError, Settings, SettingsError, ShotdexError
@@ -282,7 +301,8 @@ def test_limit_paths_ls_and_dry_run(tmp_path, folder):
     rows = [json.loads(x) for x in run("ls", "--db", db, "--json", check=0).stdout.splitlines()]
     assert {Path(r["source"]).name: r["tiles"] for r in rows}["three.pdf"] == 3
     dry = run("remove", folder / "three.pdf", "--db", db, "--dry-run", "--json", check=0)
-    assert json.loads(dry.stdout) == {"removed": [], "would_remove": [str(folder / "three.pdf")], "dry_run": True}
+    assert json.loads(dry.stdout) == {"removed": [], "would_remove": [str(folder / "three.pdf")], "dry_run": True,
+                                  "not_in_index": []}
     assert len(run("ls", "--db", db, check=0).stdout.splitlines()) == 4
     gone = run("remove", folder / "three.pdf", "--db", db, "--json", check=0)
     assert json.loads(gone.stdout)["removed"] == [str(folder / "three.pdf")]

@@ -17,7 +17,7 @@ from .query import parse_query
 from .search import FUSION, Fusion, Hit, search_store
 from .store import STALE, TILE_COLUMNS, Store, real_name
 
-__all__ = ["Index", "Stats", "SourceInfo", "open_index", "check_sources", "parse_kinds"]
+__all__ = ["Index", "Stats", "SourceInfo", "open_index", "check_sources", "parse_kinds", "source_key", "unmatched"]
 
 # What a `where` filter can name, and what each column holds (README lists the same).
 WHERE_COLUMNS = {
@@ -64,6 +64,18 @@ def check_sources(paths: Iterable[str | Path]) -> list[str]:
     if missing:
         raise SourceNotFound(f"no such file or folder: {', '.join(missing)}" + ("" if len(missing) == 1 else f" ({len(missing)} paths)"))
     return out
+
+
+def source_key(path: str | Path) -> str:
+    """How the index names the source PATH: a URL as it is, a path absolute and resolved."""
+    return str(path) if "://" in str(path) else str(Path(path).expanduser().resolve())
+
+
+def unmatched(paths: Iterable[str | Path], removed: Iterable[str]) -> list[str]:
+    """The PATHS (as given) that named no source of `removed` (`Index.remove`'s answer for them): neither
+    a removed source nor a folder above one."""
+    removed = list(removed)
+    return [str(p) for p in paths if not any(under_roots(s, [source_key(p)]) for s in removed)]
 
 
 def parse_kinds(kind: str | Iterable[str] | None) -> list[str] | None:
@@ -272,7 +284,7 @@ class Index:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         self.store.require()
-        wanted = [str(p) if "://" in str(p) else str(Path(p).expanduser().resolve()) for p in paths]
+        wanted = [source_key(p) for p in paths]
         if dry_run:
             return sorted(s for s in self.store.source_rows([]) if under_roots(s, wanted))
         with writer_lock(self.store):

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ServeError
+from ..errors import ServeError, SettingsError
 from .client import remove_record, write_record
 from .guard import is_loopback
 
@@ -68,6 +68,8 @@ def _prepare(index, host: str, port: int, token: str | None, max_body: int | Non
 
     from .app import MAX_UPLOAD, create_app
 
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise SettingsError(f"port must be a whole number from 0 to 65535, not {port!r}")
     if not index.store.exists:
         raise ServeError(f"no index at {index.store.folder}: run `shotdex index SRC... --db {index.store.folder}` first")
     token = check_bind(host, token)
