@@ -228,6 +228,13 @@ def test_plurals_and_where_columns(tmp_path, folder, db):
     assert msg.rstrip().endswith("id, words") and "true_text" in msg
 
 
+@pytest.mark.parametrize("where", ["page = 'a'", "kind = 3", "page >"])
+def test_a_where_filter_of_the_wrong_type_or_syntax_is_one_line(db, where):
+    """A type mismatch is only found when LanceDB resolves the filter: still the caller's mistake (exit 2)."""
+    msg = one_line(run("search", "x", "--db", db, "--where", where, env=TOY), 2)
+    assert "bad where filter" in msg and where in msg and msg.rstrip().endswith("id, words")
+
+
 def _pty(args, env, cols=80):
     import fcntl
     import pty

@@ -188,6 +188,15 @@ def build_filter(kind: str | list[str] | None, where: str | None) -> str | None:
     return " AND ".join(parts) or None
 
 
+def _refused(table, flt: str) -> bool:
+    """Whether LanceDB refuses the filter on its own: then a failed search was the caller's --where."""
+    try:
+        table.count_rows(flt)
+    except Exception:
+        return True
+    return False
+
+
 @dataclass
 class Candidates:
     """What one query's vector and full-text searches returned, by tile id, before fusion."""
@@ -255,10 +264,9 @@ def candidates(
         text_rows: dict[str, dict] = pending_text.result() if pending_text else {}
     except QueryError:
         raise
-    except Exception as exc:  # lancedb reports bad SQL as a generic error
-        msg = str(exc).splitlines()[0][:200]
-        if where and ("parse" in msg.lower() or "sql" in msg.lower() or "column" in msg.lower() or "schema" in msg.lower()):
-            raise QueryError(f"bad --where filter {where!r}: {msg}") from exc
+    except Exception as exc:  # lancedb reports bad SQL (syntax, columns, types) as a generic error
+        if where and _refused(table, flt):
+            raise QueryError(f"bad --where filter {where!r}: {str(exc).splitlines()[0][:200]}") from exc
         raise
     rows = {r["id"]: r for r in vec_rows}
     for r in [*text_rows.values(), *vis_rows]:
