@@ -141,6 +141,12 @@ def test_library_raises_typed_errors_naming_parameters(tmp_path, db):
     with pytest.raises(QueryError) as err:
         idx.search("telescope", image="x.png")
     assert "--" not in str(err.value)
+    with pytest.raises(QueryError, match="paths must be"):
+        idx.remove(5)
+    from shotdex.serve import start
+
+    with pytest.raises(SettingsError, match="from 0 to 65535"):
+        start(idx, port=70000)
     assert issubclass(SettingsError, ShotdexError) and shotdex.IndexError_ is BadIndex
     assert repr(idx) == f"<shotdex.Index {str(db)!r} model='toy'>"
 

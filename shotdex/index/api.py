@@ -283,6 +283,8 @@ class Index:
         dry_run=True: the sources that would be, and nothing is changed)."""
         if isinstance(paths, (str, Path)):
             paths = [paths]
+        if not isinstance(paths, Iterable):
+            raise QueryError(f"paths must be a path, a URL or a list of them, not {type(paths).__name__}")
         self.store.require()
         wanted = [source_key(p) for p in paths]
         if dry_run:
