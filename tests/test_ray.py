@@ -127,6 +127,23 @@ def test_a_missing_ray_is_one_line_naming_the_extra(tmp_path):
     assert not (tmp_path / "db").exists()  # nothing was made
 
 
+@pytest.mark.parametrize("form", ["{}", "ray://{}"])
+def test_an_address_where_nothing_listens_is_one_line_at_once(tmp_path, form):
+    """Ray itself would retry for a minute or more, printing warnings; shotdex asks the port first."""
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening on it
+        s.bind(("127.0.0.1", 0))
+        address = form.format(f"127.0.0.1:{s.getsockname()[1]}")
+    cmd = [sys.executable, "-m", "shotdex.cli", "index", str(SAMPLES / "notes"), "--db", str(tmp_path / "db"), "--ray", address]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60,
+                       env=dict(os.environ, **ENV, PYTHONPATH=str(ROOT), SHOTDEX_PLUGINS="toy_embedder", SHOTDEX_MODEL="toy"))
+    assert p.returncode == 3, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"cannot connect to the Ray cluster at {address}: nothing answers there" in lines[0], p.stderr
+    assert not (tmp_path / "db").exists()
+
+
 def test_import_and_the_local_path_load_neither_ray_nor_an_s3_client(tmp_path):
     code = (
         "import sys, shotdex\n"

@@ -44,6 +44,8 @@ def connect(address: str | None = None):
     if not ray.is_initialized():
         import os
 
+        _check_answers(address)
+
         # the C++ core's warnings (one per actor pool) would break the CLI's one-line-per-problem output
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         try:
@@ -60,6 +62,21 @@ def connect(address: str | None = None):
     ctx.enable_progress_bars = False  # the CLI draws its own
     ctx.verbose_stats_logs = False
     return ray
+
+
+def _check_answers(address: str | None) -> None:
+    """SetupError at once when nothing listens at a 'host:port' or 'ray://host:port' address: Ray itself
+    would retry for a minute or more, printing warnings."""
+    import socket
+
+    host, _, port = (address or "").removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # 'auto', none (a local instance), or a form Ray will judge
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise SetupError(f"cannot connect to the Ray cluster at {address}: nothing answers there "
+                         f"({exc.strerror or exc.__class__.__name__})") from None
 
 
 def cluster_cpus(ray) -> int:
