@@ -26,6 +26,7 @@ import uuid
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ChromiumNotFound
+from ..pids import pid_alive
 
 __all__ = ["find_chromium", "use_sandbox", "Browser", "LAUNCH_FLAGS", "VIRTUAL_ORIGIN", "BrowserGone"]
 
@@ -96,18 +97,8 @@ def _sweep_homes() -> None:
     they could not remove their own): a folder is named after the pid that made it."""
     for path in glob.glob(os.path.join(tempfile.gettempdir(), HOME_PREFIX + "*-*")):
         pid = os.path.basename(path)[len(HOME_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(pid):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process: alive
-        return True
-    return True
 
 
 def find_chromium(explicit: str | None = None) -> str:

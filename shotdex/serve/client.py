@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import QueryError
+from ..pids import pid_alive
 
 __all__ = ["RECORD", "write_record", "remove_record", "find_server", "server_search"]
 
@@ -48,16 +49,6 @@ def remove_record(db: Path, url: str) -> None:
         pass
 
 
-def _alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except PermissionError:
-        return True
-    except (OSError, ValueError, TypeError):
-        return False
-    return True
-
-
 def _request(url: str, token: str | None, data: bytes | None = None, timeout: float = _TIMEOUT):
     headers = {"content-type": "application/json"} if data is not None else {}
     if token:
@@ -76,7 +67,7 @@ def find_server(db: Path) -> dict | None:
         url = str(rec["url"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not url.startswith("http://") or not _alive(rec.get("pid")):
+    if not url.startswith("http://") or not pid_alive(rec.get("pid")):
         return None
     token = os.environ.get("SHOTDEX_TOKEN") or None
     if rec.get("token") and not token:
