@@ -79,11 +79,7 @@ def render_tiles(paths, out, settings: Settings | None = None, progress=None):
     from .render import RenderSettings
     from .render.export import render_to_dir
 
-    from pathlib import Path
-
     settings = settings or Settings.from_env()
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
     return render_to_dir(check_sources(paths), out, RenderSettings.from_settings(settings), chromium=settings.chromium,
                          progress=progress)
 

@@ -143,6 +143,9 @@ def test_library_raises_typed_errors_naming_parameters(tmp_path, db):
     assert "--" not in str(err.value)
     with pytest.raises(QueryError, match="paths must be"):
         idx.remove(5)
+    for call in (idx.add, lambda p: shotdex.render_tiles(p, db.parent / "tiles")):  # None, as from a failed lookup
+        with pytest.raises(QueryError, match="paths must be a path, a URL or a list of them, not NoneType"):
+            call(None)
     from shotdex.serve import start
 
     with pytest.raises(SettingsError, match="from 0 to 65535"):

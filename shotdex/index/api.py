@@ -42,13 +42,23 @@ WHERE_COLUMNS = {
 assert set(WHERE_COLUMNS) == set(TILE_COLUMNS)
 
 
-def check_sources(paths: Iterable[str | Path]) -> list[str]:
+def path_list(paths: str | Path | Iterable[str | Path]) -> list[str | Path]:
+    """One path or URL, or an iterable of them, as a list; QueryError naming the type for anything else
+    (None, a number), rather than a TypeError from deep inside."""
+    if isinstance(paths, (str, Path)):
+        return [paths]
+    if not isinstance(paths, Iterable):
+        raise QueryError(f"paths must be a path, a URL or a list of them, not {type(paths).__name__}")
+    return list(paths)
+
+
+def check_sources(paths: str | Path | Iterable[str | Path]) -> list[str]:
     """The sources as strings, file:// URLs turned into paths; SourceNotFound (nothing done) when a path
     does not exist or a URL's scheme is not http(s)."""
     from urllib.parse import unquote, urlsplit
 
     out, missing = [], []
-    for p in paths:
+    for p in path_list(paths):
         p = str(p)
         scheme = p.split("://", 1)[0].lower() if "://" in p else ""
         if scheme in ("http", "https"):
@@ -242,8 +252,6 @@ class Index:
 
         if runner not in ("local", "ray"):
             raise SettingsError(f"runner must be 'local' or 'ray', not {runner!r}")
-        if isinstance(paths, (str, Path)):
-            paths = [paths]
         paths = check_sources(paths)
         if runner == "ray":  # a missing Ray or an unreachable cluster: one line before any work
             from .ray_runner import connect
@@ -281,10 +289,7 @@ class Index:
     def remove(self, paths: Iterable[str | Path], dry_run: bool = False) -> list[str]:
         """Drop sources (files, or everything under a folder); returns the sources removed (with
         dry_run=True: the sources that would be, and nothing is changed)."""
-        if isinstance(paths, (str, Path)):
-            paths = [paths]
-        if not isinstance(paths, Iterable):
-            raise QueryError(f"paths must be a path, a URL or a list of them, not {type(paths).__name__}")
+        paths = path_list(paths)
         self.store.require()
         wanted = [source_key(p) for p in paths]
         if dry_run:
