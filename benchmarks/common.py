@@ -63,8 +63,9 @@ def write_out(out, markdown: str) -> Path:
 def write_result(name: str, markdown: str, goals: list[dict] | None = None) -> Path:
     """Write results/<name>.md, stamped with the date, the machine, the commit and the writing script's
     hash (run_all.py calls a section stale when its script has changed since), and, when given, the
-    goals it measured (results/<name>.goals.json: issue, goal, measured, met), from which run_all.py
-    computes the goals table."""
+    goals it measured (results/<name>.goals.json: issue, goal, measured, met, and the date: a goal's own,
+    where a script records when each part was measured, else today), from which run_all.py computes the
+    goals table."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.md"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -74,7 +75,7 @@ def write_result(name: str, markdown: str, goals: list[dict] | None = None) -> P
                     f"{markdown.strip()}\n")
     gpath = RESULTS / f"{name}.goals.json"
     if goals is not None:
-        gpath.write_text(json.dumps([{**g, "date": stamp[:10]} for g in goals], indent=1) + "\n")
+        gpath.write_text(json.dumps([{**g, "date": g.get("date") or stamp[:10]} for g in goals], indent=1) + "\n")
     return path
 
 

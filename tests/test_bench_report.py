@@ -28,12 +28,14 @@ def results(tmp_path, monkeypatch):
 def test_fresh_section_is_current_and_its_goals_are_computed(results, monkeypatch, tmp_path):
     common.write_result("pages", "## Pages\n\nfigures", goals=[
         {"issue": 17, "goal": "ratio >= 1.03", "measured": "1.040", "met": True},
-        {"issue": 17, "goal": "p50 <= 60 ms", "measured": "71.0 ms", "met": False}])
+        {"issue": 17, "goal": "p50 <= 60 ms", "measured": "71.0 ms", "met": False, "date": "2026-01-02"}])
     h = common.header(results / "pages.md")
     assert h["script"] == "benchmarks/pages.py" and h["sha256"] == common.script_hash(ROOT / "benchmarks" / "pages.py")
     assert run_all.stale("pages.md", "pages") == ""
     table = "\n".join(run_all.goals_table())
     assert "| 17 | ratio >= 1.03 | 1.040 | yes |" in table and "| 17 | p50 <= 60 ms | 71.0 ms | no |" in table
+    # a goal keeps the day its part was measured (a part not rerun); one without a date is stamped today
+    assert f"| 1.040 | yes | pages.md ({h['date'][:10]}) |" in table and "| 71.0 ms | no | pages.md (2026-01-02) |" in table
 
 
 def test_changed_script_or_unstamped_file_is_stale_and_fails_the_report(results, monkeypatch):

@@ -37,3 +37,14 @@ def test_a_layer_at_opacity_zero_is_not_on_the_picture():
     # a field drives the opacity: drawn; and the earlier mapping took the hidden layer
     assert label({"layer": [{"mark": "point", "encoding": {"opacity": {"field": "o", "value": 0}}}, {"mark": "line"}]}) == "scatter"
     assert label({"layer": [hidden, {"mark": "line"}]}, skip_unseen=False) == "scatter"
+
+
+def test_drawn_lists_every_layer_and_label_is_the_first():
+    from charts import drawn
+
+    hidden = {"mark": "point", "encoding": {"opacity": {"value": 0}}}
+    spec = {"encoding": {"x": {**X, "bin": True}}, "layer": [{"mark": "rule"}, hidden, {"mark": "bar"}, {"mark": "line"}]}
+    assert drawn(spec) == ["histogram", "line"] and label(spec) == "histogram"
+    assert drawn(spec, skip_unseen=False) == ["scatter", "histogram", "line"]
+    assert drawn({"facet": {"row": {"field": "c"}}, "spec": {"layer": [{"mark": "area"}, {"mark": "point"}]}}) == ["area", "scatter"]
+    assert drawn({"vconcat": [{"mark": "bar"}]}) == [] and label({"mark": "text"}) is None
