@@ -233,7 +233,7 @@ class Index:
     # -- writing --------------------------------------------------------------------------------
     def add(
         self,
-        paths: Iterable[str | Path],
+        paths: str | Path | Iterable[str | Path],
         progress: Callable[[ProgressEvent], None] | None = None,
         prune: bool = False,
         stop: threading.Event | None = None,
@@ -286,7 +286,7 @@ class Index:
             )
         return report
 
-    def remove(self, paths: Iterable[str | Path], dry_run: bool = False) -> list[str]:
+    def remove(self, paths: str | Path | Iterable[str | Path], dry_run: bool = False) -> list[str]:
         """Drop sources (files, or everything under a folder); returns the sources removed (with
         dry_run=True: the sources that would be, and nothing is changed)."""
         paths = path_list(paths)
