@@ -252,6 +252,35 @@ def test_kill9_with_default_embedder_then_rerun_matches(tmp_path):
 
 
 # ------------------------------------------------------------------------------ Chromium killed
+def test_a_run_killed_with_9_leaves_only_folders_the_next_run_removes(tmp_path):
+    """Playwright's browser profile and artifacts folders and Chromium's socket folder all live in
+    throw-away folders named after the shotdex process: after kill -9 (which nothing can clean up
+    after) only those are left in TMPDIR, and the next run removes them."""
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="sx-"))  # short: Chromium's sockets under TMPDIR have a path limit
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    corpus.mkdir()
+    for i in range(40):
+        (corpus / f"note{i:02}.md").write_text(f"# Note {i}\n\nthe kestrel hovered over field {i}\n")
+    try:
+        proc = start_cli("render", corpus, "--out", out, env={"TMPDIR": str(tmp)})
+        deadline = time.time() + 120
+        while proc.poll() is None and not any(out.glob("*.png")) and time.time() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        kill_group(proc.pid)  # shotdex and its Playwright driver, at once
+        proc.wait(timeout=60)
+        time.sleep(1)
+        left = sorted(x.name for x in tmp.iterdir())
+        assert left and all(name.startswith(f"shotdex-chromium-{proc.pid}-") for name in left), left
+        p = run_cli("render", corpus / "note00.md", "--out", tmp_path / "again", env={"TMPDIR": str(tmp)})
+        assert p.returncode == 0, p.stderr
+        assert sorted(x.name for x in tmp.iterdir()) == []
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 @pytest.mark.slow
 def test_chromium_killed_mid_source_is_restarted_retried_once_then_failed(tmp_path, monkeypatch):
     """Chromium SIGKILLed (by pid, from outside the renderer) while a source renders: the browser is

@@ -141,15 +141,44 @@ def _origin(url: str) -> str:
 
 # Playwright's sync API allows one driver per thread; Renderers in the same thread share it.
 _DRIVERS: dict[int, list] = {}
+_ENV_LOCK = threading.Lock()
+# Chromium puts a socket 45 characters below its TMPDIR (a socket's path has at most 107): for a longer
+# folder than this Chromium keeps the user's TMPDIR
+_MAX_TMP = 60
+
+
+def _home_dir(kind: str) -> str:
+    """A new throw-away folder named after this process (so _sweep_homes can remove it once the process
+    is gone, even after kill -9)."""
+    return tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{os.getpid()}-{kind}")
 
 
 def _acquire_driver():
+    """This thread's Playwright driver, started if needed. The driver (a node process) makes each
+    browser's profile and artifacts folders under its TMPDIR; that TMPDIR is a throw-away folder of
+    shotdex's, so a run killed with -9 leaves nothing that the next run does not remove."""
     from playwright.sync_api import sync_playwright
 
     key = threading.get_ident()
     entry = _DRIVERS.get(key)
     if entry is None:
-        entry = _DRIVERS[key] = [sync_playwright().start(), 0]
+        _sweep_homes()
+        tmp = _home_dir("driver-")
+        # the driver takes its environment from os.environ when it starts, and has no other way in
+        with _ENV_LOCK:
+            before = os.environ.get("TMPDIR")
+            os.environ["TMPDIR"] = tmp
+            try:
+                driver = sync_playwright().start()
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            finally:
+                if before is None:
+                    del os.environ["TMPDIR"]
+                else:
+                    os.environ["TMPDIR"] = before
+        entry = _DRIVERS[key] = [driver, 0, tmp]
     entry[1] += 1
     return entry[0]
 
@@ -163,6 +192,7 @@ def _release_driver() -> None:
     if entry[1] <= 0:
         del _DRIVERS[key]
         _quietly(entry[0].stop)
+        shutil.rmtree(entry[2], ignore_errors=True)
 
 
 class Browser:
@@ -205,9 +235,13 @@ class Browser:
         # folder of this browser's, never into the user's home.
         if self._home is None:
             _sweep_homes()
-            self._home = tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{os.getpid()}-")
+            self._home = _home_dir("")
         env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self._home, "config"),
                    XDG_CACHE_HOME=os.path.join(self._home, "cache"))
+        # Chromium's own temporary folders (org.chromium.Chromium.*), which it cannot remove when killed
+        if len(tmp := os.path.join(self._home, "tmp")) <= _MAX_TMP:
+            os.makedirs(tmp, exist_ok=True)
+            env["TMPDIR"] = tmp
         self._browser = self._pw.chromium.launch(
             executable_path=executable, headless=True, chromium_sandbox=sandbox, env=env,
             args=LAUNCH_FLAGS + ([] if sandbox else ["--no-sandbox"]) + [self._marker,
