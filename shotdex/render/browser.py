@@ -233,8 +233,7 @@ class Browser:
         sandbox = use_sandbox(s)
         # Chromium's own folders (crash reports, caches: ~/.config/chromium, ~/.cache) go to a throw-away
         # folder of this browser's, never into the user's home.
-        if self._home is None:
-            _sweep_homes()
+        if self._home is None:  # (starting the driver removed the folders of processes that are gone)
             self._home = _home_dir("")
         env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self._home, "config"),
                    XDG_CACHE_HOME=os.path.join(self._home, "cache"))
