@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import shotdex
-from shotdex.render import KIND_BY_SUFFIX, Renderer, discover, kind_of
+from shotdex.render import KIND_BY_SUFFIX, Renderer, kind_of
 
 TOY = shotdex.Settings(plugins="toy_embedder", model="toy")
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -253,9 +254,9 @@ def test_kill9_with_default_embedder_then_rerun_matches(tmp_path):
 
 # ------------------------------------------------------------------------------ Chromium killed
 def test_a_run_killed_with_9_leaves_only_folders_the_next_run_removes(tmp_path):
-    """Playwright's browser profile and artifacts folders and Chromium's socket folder all live in
-    throw-away folders named after the shotdex process: after kill -9 (which nothing can clean up
-    after) only those are left in TMPDIR, and the next run removes them."""
+    """Playwright's browser profile and artifacts folders, Chromium's socket folder and LibreOffice's
+    profile all live in throw-away folders named after the shotdex process: after kill -9 (which
+    nothing can clean up after) only those are left in TMPDIR, and the next run removes them."""
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="sx-"))  # short: Chromium's sockets under TMPDIR have a path limit
@@ -263,17 +264,24 @@ def test_a_run_killed_with_9_leaves_only_folders_the_next_run_removes(tmp_path):
     corpus.mkdir()
     for i in range(40):
         (corpus / f"note{i:02}.md").write_text(f"# Note {i}\n\nthe kestrel hovered over field {i}\n")
+    import docx  # a document for LibreOffice (CI installs it, as for tests/test_office.py)
+
+    d = docx.Document()
+    d.add_paragraph("the harbour crane lifted the last crate")
+    d.save(corpus / "a-report.docx")
     try:
         proc = start_cli("render", corpus, "--out", out, env={"TMPDIR": str(tmp)})
         deadline = time.time() + 120
-        while proc.poll() is None and not any(out.glob("*.png")) and time.time() < deadline:
+        while proc.poll() is None and time.time() < deadline and not (
+                any(out.glob("*.png")) and any(tmp.glob("shotdex-office-*"))):
             time.sleep(0.05)
         assert proc.poll() is None, "the run ended before it could be killed"
         kill_group(proc.pid)  # shotdex and its Playwright driver, at once
         proc.wait(timeout=60)
         time.sleep(1)
         left = sorted(x.name for x in tmp.iterdir())
-        assert left and all(name.startswith(f"shotdex-chromium-{proc.pid}-") for name in left), left
+        assert left and all(re.match(rf"shotdex-(chromium|office|pdf)-{proc.pid}-", name) for name in left), left
+        assert any(name.startswith("shotdex-office-") for name in left), left
         p = run_cli("render", corpus / "note00.md", "--out", tmp_path / "again", env={"TMPDIR": str(tmp)})
         assert p.returncode == 0, p.stderr
         assert sorted(x.name for x in tmp.iterdir()) == []

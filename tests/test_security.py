@@ -318,8 +318,9 @@ def test_a_url_that_refuses_the_connection_says_so(tmp_path):
 
 
 def test_a_killed_runs_chromium_folder_is_removed_by_the_next_run(tmp_path):
-    """A run killed with -9 cannot remove its throw-away Chromium folder; the next browser removes the
-    folders of processes that are gone, and leaves a live process's folder alone."""
+    """A run killed with -9 cannot remove its throw-away folders (Chromium's, LibreOffice's...); the next
+    run removes the folders of processes that are gone, and leaves a live process's folder alone, and
+    folders that only look like shotdex's."""
     import shutil
     import subprocess
     import tempfile
@@ -331,10 +332,12 @@ def test_a_killed_runs_chromium_folder_is_removed_by_the_next_run(tmp_path):
     try:
         (tmp / f"shotdex-chromium-{gone.pid}-abc" / "cache").mkdir(parents=True)
         (tmp / f"shotdex-chromium-{live.pid}-def" / "cache").mkdir(parents=True)
+        (tmp / f"shotdex-office-{gone.pid}-ghi" / "profile").mkdir(parents=True)
+        (tmp / f"shotdex-notes-{gone.pid}-jkl").mkdir()  # not a kind of shotdex's
         (tmp_path / "note.md").write_text("# Note\n\nthe kestrel hovered\n")
         p = run_cli("render", tmp_path / "note.md", "--out", tmp_path / "out", env={"TMPDIR": str(tmp)})
         assert p.returncode == 0, p.stderr
-        assert sorted(x.name for x in tmp.iterdir()) == [f"shotdex-chromium-{live.pid}-def"]
+        assert sorted(x.name for x in tmp.iterdir()) == [f"shotdex-chromium-{live.pid}-def", f"shotdex-notes-{gone.pid}-jkl"]
     finally:
         live.kill()
         live.wait()

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..index.search import FUSION, fuse
 from ..index.store import real_name
+from ..pids import scratch
 from .metrics import DEPTH, rank_metrics, recall_curve
 
 __all__ = ["run_baselines"]
@@ -164,17 +165,13 @@ def _best(scores: np.ndarray, sources: list[str], depth: int = 100):
 def _lancedb_fts(table: list[dict], queries, depth: int = 200) -> list[dict[str, float]]:
     """LanceDB's full-text index (the one shotdex searches, with its stemming and stop words) built
     over the true text in a throwaway database: each source's best score, per query."""
-    import shutil
-    import tempfile
-
     import lancedb
     from lancedb.index import FTS
     from lancedb.query import MatchQuery
 
     from ..index.query import parse_query, words
 
-    folder = tempfile.mkdtemp(prefix="shotdex-fts-")
-    try:
+    with scratch("fts") as folder:
         db = lancedb.connect(folder)
         rows = [{"i": i, "source": r["source"], "text": r["true_text"] or ""} for i, r in enumerate(table)]
         t = db.create_table("t", rows)
@@ -190,5 +187,3 @@ def _lancedb_fts(table: list[dict], queries, depth: int = 200) -> list[dict[str,
                 best.setdefault(real_name(r["source"]), float(r["_score"]))
             out.append(best)
         return out
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

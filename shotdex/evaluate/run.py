@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import QueryError, SourceNotFound
-from .metrics import DEPTH, first_rank, metric_keys, rank_metrics, recall_curve
+from .metrics import DEPTH, first_rank, rank_metrics, recall_curve
 
 __all__ = ["EvalQuery", "load_queries", "evaluate", "plot_recall", "prepare", "sample_sources", "select_sources"]
 

@@ -20,13 +20,12 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import uuid
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ChromiumNotFound
-from ..pids import pid_alive
+from ..pids import scratch_dir
 
 __all__ = ["find_chromium", "use_sandbox", "Browser", "LAUNCH_FLAGS", "VIRTUAL_ORIGIN", "BrowserGone"]
 
@@ -89,18 +88,6 @@ def _playwright_chromiums() -> list[str]:
     return sorted(hits, key=build, reverse=True)
 
 
-HOME_PREFIX = "shotdex-chromium-"
-
-
-def _sweep_homes() -> None:
-    """Remove the throw-away Chromium folders of shotdex processes that are gone (killed with -9, so
-    they could not remove their own): a folder is named after the pid that made it."""
-    for path in glob.glob(os.path.join(tempfile.gettempdir(), HOME_PREFIX + "*-*")):
-        pid = os.path.basename(path)[len(HOME_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not pid_alive(pid):
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def find_chromium(explicit: str | None = None) -> str:
     """Path of the Chromium to use: the explicit argument, $SHOTDEX_CHROMIUM, a browser installed by
     'playwright install', /usr/lib/chromium/chromium, then 'chromium' on PATH.
@@ -147,12 +134,6 @@ _ENV_LOCK = threading.Lock()
 _MAX_TMP = 60
 
 
-def _home_dir(kind: str) -> str:
-    """A new throw-away folder named after this process (so _sweep_homes can remove it once the process
-    is gone, even after kill -9)."""
-    return tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{os.getpid()}-{kind}")
-
-
 def _acquire_driver():
     """This thread's Playwright driver, started if needed. The driver (a node process) makes each
     browser's profile and artifacts folders under its TMPDIR; that TMPDIR is a throw-away folder of
@@ -162,8 +143,7 @@ def _acquire_driver():
     key = threading.get_ident()
     entry = _DRIVERS.get(key)
     if entry is None:
-        _sweep_homes()
-        tmp = _home_dir("driver-")
+        tmp = scratch_dir("chromium")
         # the driver takes its environment from os.environ when it starts, and has no other way in
         with _ENV_LOCK:
             before = os.environ.get("TMPDIR")
@@ -233,8 +213,8 @@ class Browser:
         sandbox = use_sandbox(s)
         # Chromium's own folders (crash reports, caches: ~/.config/chromium, ~/.cache) go to a throw-away
         # folder of this browser's, never into the user's home.
-        if self._home is None:  # (starting the driver removed the folders of processes that are gone)
-            self._home = _home_dir("")
+        if self._home is None:
+            self._home = scratch_dir("chromium")
         env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self._home, "config"),
                    XDG_CACHE_HOME=os.path.join(self._home, "cache"))
         # Chromium's own temporary folders (org.chromium.Chromium.*), which it cannot remove when killed

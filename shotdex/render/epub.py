@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import posixpath
-import tempfile
 import zipfile
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree
 
 from ..errors import RenderError
+from ..pids import scratch
 from .browser import VIRTUAL_ORIGIN
 from .tiling import Job, capture_page
 
@@ -70,7 +70,7 @@ def render_epub(job: Job) -> None:
         z = zipfile.ZipFile(job.source)
     except (zipfile.BadZipFile, OSError) as e:
         raise RenderError(job.source, f"corrupt EPUB (not a readable zip archive: {e})") from None
-    with z, tempfile.TemporaryDirectory(prefix="shotdex-epub-") as folder:
+    with z, scratch("epub") as folder:
         declared = sum(i.file_size for i in z.infolist())
         if declared > MAX_UNZIPPED_MB * 2**20:
             raise RenderError(job.source, f"refused: declares {declared / 2**20:,.0f} MB uncompressed "

@@ -28,6 +28,7 @@ import uuid
 import zipfile
 
 from ..errors import RenderError, SetupError
+from ..pids import scratch, scratch_dir
 from .discover import suffix_of
 
 __all__ = ["OfficeConverter", "render_office", "find_soffice", "OfficeNotFound", "OFFICE_ENDINGS"]
@@ -141,7 +142,7 @@ class OfficeConverter:
         python = _system_python()
         if self.isolation is None:
             self.isolation = network_isolation()
-        self.tmp = tempfile.mkdtemp(prefix="shotdex-office-")
+        self.tmp = scratch_dir("office")
         profile = os.path.join(self.tmp, "profile")
         os.makedirs(os.path.join(profile, "user"))
         with open(os.path.join(profile, "user", "registrymodifications.xcu"), "w") as f:
@@ -289,7 +290,7 @@ def render_office(job) -> None:
     converter = job.office
     if converter is None:
         raise RenderError(job.source, "no office converter in this run")
-    with tempfile.TemporaryDirectory(prefix="shotdex-pdf-") as folder:
+    with scratch("pdf") as folder:
         pdf = os.path.join(folder, "document.pdf")
         try:
             converter.convert(job.source, pdf)

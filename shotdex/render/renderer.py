@@ -7,6 +7,7 @@ import time
 from typing import Callable
 
 from ..errors import ChromiumNotFound, ShotdexError, SourceError
+from ..pids import scratch
 from .browser import Browser, BrowserGone
 from .chart import render_chart
 from .discover import content_hash, is_url, kind_of
@@ -156,8 +157,6 @@ class Renderer:
     def _render_parts(self, result: RenderResult, parts: list[tuple[str, bytes]]) -> None:
         """Render embedded files (mail attachments) as their own sources named 'parent#name'; their tiles
         join the parent's (one write, one commit), their failures become the parent's warnings."""
-        import tempfile
-
         seen: set[str] = set()
         for name, data in parts:
             unique, n = name, 1
@@ -166,7 +165,7 @@ class Renderer:
                 stem, dot, ext = name.rpartition(".")
                 unique = f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"
             seen.add(unique)
-            with tempfile.TemporaryDirectory(prefix="shotdex-part-") as folder:
+            with scratch("part") as folder:
                 path = os.path.join(folder, unique)
                 with open(path, "wb") as f:
                     f.write(data)

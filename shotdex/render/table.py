@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from .style import SANS, document, esc
-from .table_read import Sheet, read_table
+from .table_read import Sheet
 from .tiling import Job, open_png
 
 __all__ = ["render_table", "table_html"]
