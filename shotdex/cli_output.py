@@ -84,6 +84,19 @@ def print_report(failed, warnings=(), ignored=(), *, quiet: bool = False, verbos
         err(f"failed: {shown(src)}: {shown(why, backslashes=False)}")
 
 
+def keep_end(text: str, width: int) -> str:
+    """`text` in at most `width` cells, shortened at its start ('…/docs/report.pdf p3 t1'): the file's
+    name and the page and tile are what tell hits apart."""
+    from rich.cells import cell_len
+
+    if cell_len(text) <= width:
+        return text
+    while text and cell_len(text) > width - 1:
+        text = text[1:]
+    cut = text.find(os.sep)
+    return "…" + (text[cut:] if 0 <= cut < len(text) // 2 else text)
+
+
 def print_hits(hits, where_at) -> None:
     """The hits as a table for people: page and tile count from 1, the tile within its page."""
     from rich.console import Console
@@ -109,7 +122,7 @@ def print_hits(hits, where_at) -> None:
         table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=width, max_width=width,
                          justify="right" if name in ("#", "score") else "left")
     for r in rows:
-        table.add_row(*r)
+        table.add_row(*r[:3], keep_end(r[3], src_w), r[4])
     console.print(table)
 
 

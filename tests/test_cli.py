@@ -104,6 +104,17 @@ def test_index_search_json_status_remove(tmp_path, mixed):
     assert "removed 1" in run("remove", mixed / "sourdough-baking.md", "--db", db, env=TOY, check=0).stdout
 
 
+def test_a_long_path_keeps_its_file_name_page_and_tile_in_the_table(tmp_path):
+    """The results table shortens a source that does not fit at its start, not at its end."""
+    deep = tmp_path / ("a" * 40) / ("b" * 40) / ("c" * 40)
+    deep.mkdir(parents=True)
+    (deep / "kestrel-notes.md").write_text("# Kestrel\n\nthe kestrel hovered over the field\n")
+    db = tmp_path / "db"
+    run("index", deep, "--db", db, env=TOY, check=0)
+    rows = run("search", "kestrel", "--db", db, env=TOY, check=0).stdout.splitlines()
+    assert any("…" in row and "kestrel-notes.md p1 t1" in row for row in rows), rows
+
+
 def test_errors_are_one_line_with_documented_exit_codes(tmp_path):
     p = run("search", "x", "--db", tmp_path / "nothing", env=TOY, check=2)
     assert p.stderr.count("\n") == 1 and "shotdex index" in p.stderr
