@@ -231,6 +231,19 @@ def test_mail_headers_body_and_attachments_as_their_own_sources(tmp_path):
     assert idx.stats().tiles == 0
 
 
+def test_render_writes_a_mails_attachments_to_files_of_their_own(tmp_path):
+    """`render` of a message with an attachment: one file per tile, each named after its own source
+    (an attachment's tiles once overwrote the message's, which has the same page and tile numbers)."""
+    eml = make_mail(tmp_path / "gears.eml", "http://127.0.0.1:9", "quarterly cog inventory: sprockets and ratchets")
+    report = shotdex.render_tiles([eml], tmp_path / "out")
+    lines = [json.loads(x) for x in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(x["source"] for x in lines) == sorted([str(eml), f"{eml}#inventory.txt"]) and report.tiles == 2
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == sorted(x["file"] for x in lines)
+    assert len({(tmp_path / "out" / x["file"]).read_bytes() for x in lines}) == 2
+    for x in lines:  # each file is named after the source it shows
+        assert ("inventory" in x["file"]) == ("sprockets" in x["text"]) == x["source"].endswith("#inventory.txt")
+
+
 def test_readme_kinds_table_lists_every_ending():
     readme = (ROOT / "README.md").read_text()
     table = readme.split("### What it renders", 1)[1].split("\n\n", 2)[1]

@@ -633,6 +633,22 @@ def test_bombs_fail_in_bounded_time_and_memory_and_the_run_goes_on(tmp_path, bom
 
 
 @pytest.mark.slow
+def test_render_of_a_long_text_is_bounded_per_tile_and_streams_its_tiles_to_disk(tmp_path):
+    """`shotdex render` of a ~250-tile text under a 4 s time limit: the limit bounds the making of each
+    tile, not the whole source (about 25 s here; it failed with 'timed out' before), and each tile goes
+    to disk as it is made: the run's largest process stays far below the ~0.9 GB that holding all the
+    tiles took."""
+    src, out = tmp_path / "long.txt", tmp_path / "out"
+    src.write_text("\n".join(f"line {i} of a long log about tides and harbours" for i in range(8000)))
+    rc, _, peak_mb, err = run_measured("render", src, "--out", out, env={"SHOTDEX_RENDER_TIMEOUT_S": "4"}, limit_s=400)
+    assert rc == 0, err
+    lines = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(lines) > 150 and sorted(p.name for p in out.glob("*.png")) == sorted(x["file"] for x in lines)
+    assert "line 7999 of" in lines[-1]["text"]
+    assert peak_mb < 500, f"peak {peak_mb:.0f} MB"
+
+
+@pytest.mark.slow
 def test_search_during_the_first_seconds_of_a_fresh_index_sees_an_empty_index(tmp_path):
     """A search started while a fresh `shotdex index` holds the writer lock but has not written the
     index's metadata yet waits for it and answers (exit 0), instead of 'no index at ...' (exit 2)."""

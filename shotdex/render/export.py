@@ -44,6 +44,36 @@ def _slug(source: str, used: set[str]) -> str:
     return name
 
 
+class _TileFiles:
+    """One source's tiles written to PNG files as they are made (a long document is never held whole);
+    a retry after a Chromium crash (attempt 2) replaces the first try's files. Attachments' tiles
+    (source 'parent#name') get file names of their own."""
+
+    def __init__(self, out: Path, used: set[str]):
+        self.out, self.used = out, used
+        self.slugs: dict[str, str] = {}
+        self.attempt = 1
+        self.lines: list[dict] = []
+
+    def __call__(self, tile, attempt: int) -> None:
+        self.start(attempt)
+        if tile.source not in self.slugs:
+            self.slugs[tile.source] = _slug(tile.source, self.used)
+        name = f"{self.slugs[tile.source]}.p{tile.page:03d}.t{tile.tile:03d}.png"
+        tile.image.save(self.out / name)
+        self.lines.append(dict(tile.provenance(), file=name))
+
+    def start(self, attempt: int) -> None:
+        if attempt != self.attempt:
+            self.drop()
+            self.attempt = attempt
+
+    def drop(self) -> None:
+        for line in self.lines:
+            (self.out / line["file"]).unlink(missing_ok=True)
+        self.lines = []
+
+
 def render_to_dir(
     paths: Iterable[str],
     out: str | Path,
@@ -62,20 +92,22 @@ def render_to_dir(
     total = len(found.sources)
     with Renderer(settings, chromium=chromium) as renderer, open(out / "manifest.jsonl", "w") as manifest:
         for n, src in enumerate(found.sources):
-            res = renderer.render(src)
+            files = _TileFiles(out, used)
+            res = renderer.render(src, on_tile=files)
             report.warnings += [(src, w[len(src) + 2 :] if w.startswith(src + ": ") else w) for w in res.warnings]
             if not res.ok:
+                files.drop()
+                used.difference_update(files.slugs.values())
                 report.failed.append((src, res.error))
             else:
+                files.start(res.attempt)
+                for t in res.tiles:  # attachments' tiles: render() keeps them
+                    files(t, res.attempt)
                 report.rendered.append(src)
-                slug = _slug(src, used)
-                for t in res.tiles:
-                    name = f"{slug}.p{t.page:03d}.t{t.tile:03d}.png"
-                    t.image.save(out / name)
-                    line = dict(t.provenance(), file=name)
+                for line in files.lines:
                     manifest.write(_json_line(line) + "\n")
                     report.manifest.append(line)
-                    report.tiles += 1
+                report.tiles += len(files.lines)
             if progress:
                 progress(n + 1, total, report.tiles, src)
     return report

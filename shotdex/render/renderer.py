@@ -102,9 +102,10 @@ class Renderer:
         With on_tile, each tile goes to on_tile(tile, attempt) as soon as it is made instead of into
         result.tiles (result.tile_count says how many were made): a long document is never held whole.
         A source retried after a Chromium crash streams again with attempt 2; only the tiles of
-        result.attempt belong to the result, and none do when it failed. The time limit then bounds
-        the making of each tile (time spent inside on_tile, waiting for room downstream, is not
-        counted), so a long document that keeps making tiles is never cut short by it."""
+        result.attempt belong to the result, and none do when it failed. Either way the time limit
+        (render_timeout_s) bounds the loading and the making of each tile, not the whole source (time
+        spent inside on_tile, waiting for room downstream, is not counted): a long document that keeps
+        making tiles is never cut short by it, a browser that hangs is."""
         source = source if is_url(source) else os.path.abspath(source)
         kind = kind_of(source)
         result = RenderResult(source=source, kind=kind)
@@ -126,8 +127,10 @@ class Renderer:
         else:
             result.content_hash = content_hash(source)
         for attempt in (1, 2):
+            kept: list[Tile] = []  # this attempt's tiles, without on_tile
+            deliver = on_tile if on_tile is not None else (lambda tile, _attempt, kept=kept: kept.append(tile))
             job = Job(source, kind, self.settings, result.content_hash, lambda: self.browser, worker=self.worker, office=self.office,
-                      sink=None if on_tile is None else self._sink(on_tile, attempt))
+                      sink=self._sink(deliver, attempt))
             result.attempt = attempt
             try:
                 self._run(job)
@@ -138,14 +141,15 @@ class Renderer:
                 if retry:
                     continue
                 return result
-            result.tiles, result.warnings, result.tile_count = job.tiles, job.warnings, job.count
+            result.tiles, result.warnings, result.tile_count = kept, job.warnings, job.count
             if job.parts:
                 self._render_parts(result, job.parts)
             return result
         return result
 
     def _sink(self, on_tile, attempt: int):
-        """on_tile with the watchdog stopped while it runs (it may wait for room downstream)."""
+        """on_tile with the watchdog stopped while it runs (it may wait for room downstream), and started
+        afresh after it: the time limit bounds the making of each tile."""
         def sink(tile: Tile) -> None:
             self._timer.cancel()
             try:
