@@ -190,6 +190,26 @@ def test_tiling_30000px_page(renderer, tmp_path):
     assert "line 299" in last.text and not result.warnings
 
 
+def test_a_text_taller_than_a_tile_is_shared_out_not_copied_into_every_tile(renderer, tmp_path):
+    """One line of 40,000 words (wrapped over some 80 tiles): each tile's text is its share of the line,
+    whole words, in order, and together they hold every word; not the whole line in every tile (a few
+    megabytes times the tiles ran out of time and memory)."""
+    words = [f"w{i}" for i in range(40_000)]
+    src = tmp_path / "one-line.txt"
+    src.write_text(" ".join(words))
+    result = renderer.render(str(src))
+    assert result.ok, result.error
+    tiles = [t.text.split() for t in result.tiles]
+    assert tiles[0][0] == "one-line.txt"  # the page's heading, then the line
+    tiles[0] = tiles[0][1:]
+    assert len(tiles) > 20 and max(map(len, tiles)) < 3 * len(words) / len(tiles)
+    assert tiles[0][:2] == ["w0", "w1"] and tiles[-1][-1] == words[-1]
+    for got in tiles:  # whole words, in order
+        start = int(got[0][1:])
+        assert got == words[start:start + len(got)]
+    assert set().union(*tiles) == set(words)
+
+
 def test_200000px_page_is_capped_fast(tmp_path):
     page = tmp_path / "huge.html"
     page.write_text("<html><body style='margin:0'><div style='height:200000px;background:linear-gradient(#fff,#999)'>top</div></body></html>")

@@ -30,7 +30,15 @@ _TILE_TEXTS_JS = """([x, w, h, ys]) => {
     const top = b.top + sy, bottom = top + b.height, left = b.left + sx;
     if (top >= last || left >= x + w || left + b.width <= x) continue;
     for (let i = 0; i < ys.length; i++) {
-      if (top < ys[i] + h && bottom > ys[i]) out[i].push(t);
+      if (!(top < ys[i] + h && bottom > ys[i])) continue;
+      if (b.height <= h) { out[i].push(t); continue; }
+      // a text taller than a tile (one long paragraph or line): the share of it that lies in this
+      // tile, by height, widened to whole words; not all of it in every tile (megabytes times tiles)
+      let s = Math.floor(t.length * Math.max(0, ys[i] - top) / b.height);
+      let e = Math.ceil(t.length * Math.min(1, (ys[i] + h - top) / b.height));
+      for (let k = 0; k < 64 && s > 0 && !/\\s/.test(t[s - 1]); k++) s--;
+      for (let k = 0; k < 64 && e < t.length && !/\\s/.test(t[e]); k++) e++;
+      out[i].push(t.slice(s, e));
     }
   }
   return out.map(parts => parts.join(" ").split(/\\s+/).filter(Boolean).join(" "));
