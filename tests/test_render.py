@@ -23,7 +23,8 @@ from shotdex.render import (
     kind_of,
     render_query_text,
 )
-from shotdex.render.tiling import positions
+from shotdex.render.text import text_page
+from shotdex.render.tiling import page_size, positions
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -208,6 +209,24 @@ def test_a_text_taller_than_a_tile_is_shared_out_not_copied_into_every_tile(rend
         start = int(got[0][1:])
         assert got == words[start:start + len(got)]
     assert set().union(*tiles) == set(words)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["one-paragraph.md", "one-line.txt"])
+def test_a_text_of_millions_of_characters_wraps_to_its_end(tmp_path, name):
+    """Chromium wraps at most 2**22 characters of one paragraph or line and puts the rest on one line off
+    the right edge; a paragraph or line of millions of characters is cut below that, so the page is as
+    wide as a tile and as tall as all its text."""
+    if name.endswith(".md"):
+        text = "\n".join(f"line {i} of a long note about tides" for i in range(125_000))
+    else:
+        text = " ".join(f"word{i}" for i in range(550_000))
+    assert len(text) > 2**22
+    with Renderer() as r:  # the page render_text shows (rendering all its ~2,000 tiles would take minutes)
+        r.browser.seal()
+        r.browser.page.set_content(text_page(text, name), wait_until="load")
+        width, height = page_size(r.browser.page)
+    assert width <= 1024 and height * width > len(text) * 7 * 17, (width, height)  # >= 7 px a letter, 17 a line
 
 
 def test_200000px_page_is_capped_fast(tmp_path):

@@ -18,16 +18,49 @@ _CODE_CSS = (
 )
 
 
+# Chromium wraps at most 2**22 characters of one paragraph or line of a page (a <pre> is not affected);
+# it puts the rest on one line off the right edge, so the text seems to end early. No paragraph or
+# line of plain text or Markdown gets more than this.
+BLOCK_CHARS = 1_000_000
+
+
+def _pieces(line: str, size: int = BLOCK_CHARS) -> list[str]:
+    """`line` cut into pieces of at most `size` characters, at a space where one is near the end."""
+    out = []
+    while len(line) > size:
+        cut = line.rfind(" ", size // 2, size)
+        cut = size if cut < 0 else cut + 1
+        out.append(line[:cut])
+        line = line[cut:]
+    out.append(line)
+    return out
+
+
+def _lines(text: str) -> list[str]:
+    return [piece for line in (text.splitlines() or [""]) for piece in _pieces(line)]
+
+
 def plain_html(text: str) -> tuple[str, str]:
     """One element per line, so each tile's text is exactly the lines it shows."""
-    lines = text.splitlines() or [""]
-    return "".join(f"<div class=l>{esc(line)}</div>" for line in lines), _PLAIN_CSS
+    return "".join(f"<div class=l>{esc(line)}</div>" for line in _lines(text)), _PLAIN_CSS
 
 
 def markdown_html(text: str) -> tuple[str, str]:
-    """CommonMark plus tables and strikethrough; raw HTML in Markdown is shown as text, not run."""
+    """CommonMark plus tables and strikethrough; raw HTML in Markdown is shown as text, not run. A
+    paragraph longer than BLOCK_CHARS goes on as a new paragraph."""
     from markdown_it import MarkdownIt
 
+    if len(text) > BLOCK_CHARS:
+        out, run = [], 0
+        for line in _lines(text):
+            if not line.strip():
+                run = 0
+            elif run + len(line) > BLOCK_CHARS:
+                out.append("")
+                run = 0
+            run += len(line)
+            out.append(line)
+        text = "\n".join(out)
     md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
     return md.render(text), ""
 
